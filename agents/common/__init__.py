@@ -1,0 +1,1 @@
+"""Machinery shared by the rlsuite agents (policies, buffers, logger, callbacks, save/load)."""

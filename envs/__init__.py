@@ -1,0 +1,45 @@
+"""rlsuite environments. Importing this module registers every environment id with Gymnasium.
+
+Entry points are strings, so registration imports neither torch nor any optional dependency;
+``gym.make("rlsuite:InvMgmt-v0")`` works without importing rlsuite first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+_INV = "rlsuite.envs.inventory.env:InvMgmtEnv"
+_INV_VEC = "rlsuite.envs.inventory.vector:InvMgmtVectorEnv"
+
+INVMGMT_IDS: dict[str, dict[str, Any]] = {
+    # gym-invmgmt's divergent network (= OR-Gym NetworkManagement), its defaults.
+    "InvMgmt-v0": {"network": "divergent", "backlog": True, "num_periods": 30},
+    "InvMgmt-LostSales-v0": {"network": "divergent", "backlog": False, "num_periods": 30},
+    # gym-invmgmt's serial chain.
+    "InvMgmt-Serial-v0": {"network": "serial", "backlog": True, "num_periods": 30},
+    "InvMgmt-Serial-LostSales-v0": {"network": "serial", "backlog": False, "num_periods": 30},
+    # HDPO settings (Alvo, Russo, Kanoria): cost minimisation, reward = -cost.
+    "InvMgmt-SingleStore-v0": {"network": "single_store", "num_periods": 100},
+    "InvMgmt-SingleStore-Backlog-v0": {
+        "network": "single_store",
+        "backlog": True,
+        "demand": {"dist": "normal", "mean": 5.0, "std": 1.6},
+        "num_periods": 100,
+    },
+    "InvMgmt-OneWarehouse-v0": {"network": "one_warehouse", "num_periods": 100},
+    "InvMgmt-SerialEchelon-v0": {"network": "serial_echelon", "num_periods": 100},
+}
+
+
+def register_envs() -> None:
+    """Register every rlsuite id (idempotent)."""
+    for env_id, kwargs in INVMGMT_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=_INV, vector_entry_point=_INV_VEC, kwargs=dict(kwargs))
+
+
+register_envs()
+
+__all__ = ["INVMGMT_IDS", "register_envs"]

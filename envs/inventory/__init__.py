@@ -1,0 +1,30 @@
+"""Multi-echelon inventory networks: spec, batched torch core, and its Gymnasium views.
+
+>>> import gymnasium as gym, rlsuite
+>>> env = gym.make("InvMgmt-v0")
+
+See :mod:`rlsuite.envs.inventory.core` for the event order and cost accounting.
+"""
+
+from .core import COST_NAMES, InventoryCore, InventoryState, PostDecisionState, StepInfo
+from .demand import DemandSampler
+from .env import InvMgmtEnv
+from .spec import DemandSpec, Link, MarketLink, NetworkSpec, Node, as_spec, demand_from_config
+
+__all__ = [
+    "COST_NAMES",
+    "DemandSampler",
+    "DemandSpec",
+    "InvMgmtEnv",
+    "InvMgmtVectorEnv",
+    "InventoryCore",
+    "InventoryState",
+    "Link",
+    "MarketLink",
+    "NetworkSpec",
+    "Node",
+    "PostDecisionState",
+    "StepInfo",
+    "as_spec",
+    "demand_from_config",
+]

@@ -1,0 +1,482 @@
+"""The one inventory transition: batched over a leading dimension, in torch.
+
+Every view (the single Gymnasium env, the native vector env, the PettingZoo view) and every
+differentiable learner (HDPO) calls :class:`InventoryCore`. The step is differentiable in
+continuous order quantities (PyTorch sub-gradients at the kinks of ``min``/``max``).
+
+Event order of one period t (``event_order="order_first"``, gym-invmgmt's order):
+
+1. **Fill orders.** Requests ``q`` (clipped at 0) on each link are filled from the supplier's
+   start-of-period on-hand ``X_t``: raw materials fill everything; a distributor has
+   ``X_t`` available; a factory ``min(C, v * X_t)`` output units (capacity and input stock).
+   Several links of one supplier share it by the ``allocation`` rule: ``fcfs`` (in link order,
+   as gym-invmgmt) or ``proportional`` (each link gets the same fraction of its request).
+   A factory consumes ``1 / v`` input units per unit shipped.
+2. **Arrivals.** Orders placed ``L`` periods ago (this period's orders when ``L = 0``) are
+   added to the receiving node's on-hand.
+3. **Demand.** Each market's demand, plus the previous period's backlog in backlog mode, is
+   served from the retailer's on-hand; unmet demand is backlogged (carried, and charged
+   every period) or lost (charged once).
+4. **Profit.** ``reward = revenue - procurement - operating - holding - pipeline_holding
+   - penalty - fixed`` where revenue = market price x units sold, procurement = price of
+   orders filled by raw-material sources (internal transfer prices cancel between nodes),
+   operating = o / v per unit shipped by factories, holding = h x end-of-period on-hand,
+   pipeline_holding = g x units in transit after this period's orders, penalty = b x unmet
+   demand, fixed = K per link with a positive filled order.
+
+``event_order="receive_first"`` (HDPO's order) swaps 1 and 2 for orders placed in earlier
+periods: suppliers can ship what arrives in the same period. The **post-decision state** is
+the state after steps 1-2 and before demand (:meth:`InventoryCore.post_decision`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .spec import NetworkSpec
+
+ALLOCATIONS: tuple[str, ...] = ("fcfs", "proportional")
+COST_NAMES: tuple[str, ...] = (
+    "revenue",
+    "procurement",
+    "operating",
+    "holding",
+    "pipeline_holding",
+    "penalty",
+    "fixed",
+)
+"""Columns of ``StepInfo.costs``; reward = revenue - the sum of the other six."""
+
+
+class InventoryState(NamedTuple):
+    """State of a batch of networks at the start of a period (all tensors, batch first)."""
+
+    on_hand: Tensor
+    """``[B, n_stock]`` on-hand inventory of each stocking node (spec order)."""
+    pipeline: Tensor
+    """``[B, n_links, max_L + 1]``: ``pipeline[:, e, k]`` units arriving on link e in k periods
+    (k = 0: this period); the last column is always 0 between steps."""
+    backlog: Tensor
+    """``[B, n_markets]`` unmet demand of the previous period (carried in backlog mode)."""
+    last_demand: Tensor
+    """``[B, n_markets]`` demand of the previous period."""
+    period: Tensor
+    """``[B]`` int64, the current period t."""
+
+
+class PostDecisionState(NamedTuple):
+    """State after orders are filled and arrivals received, before demand (period t)."""
+
+    on_hand: Tensor
+    """``[B, n_stock]`` on-hand after shipments and arrivals."""
+    pipeline: Tensor
+    """``[B, n_links, max_L + 1]`` in transit after this period, shifted to period t + 1."""
+    backlog: Tensor
+    """``[B, n_markets]`` backlog carried into this period."""
+    period: Tensor
+    """``[B]`` the period t."""
+    filled: Tensor
+    """``[B, n_links]`` orders filled this period."""
+    requested: Tensor
+    """``[B, n_links]`` orders requested (clipped at 0)."""
+    arrivals: Tensor
+    """``[B, n_links]`` units received this period on each link."""
+
+
+class StepInfo(NamedTuple):
+    """Per-period outcome (all ``[B, ...]``)."""
+
+    costs: Tensor
+    """``[B, 7]`` revenue and the six cost terms, in :data:`COST_NAMES` order."""
+    demand: Tensor
+    """``[B, n_markets]`` demand of the period."""
+    sold: Tensor
+    """``[B, n_markets]`` units sold (in backlog mode: including late sales of backlog)."""
+    unmet: Tensor
+    """``[B, n_markets]`` demand unmet at the end of the period (backlog, or lost)."""
+    filled: Tensor
+    """``[B, n_links]`` orders filled."""
+    requested: Tensor
+    """``[B, n_links]`` orders requested (clipped at 0)."""
+    arrivals: Tensor
+    """``[B, n_links]`` units received."""
+    node_profit: Tensor | None
+    """``[B, n_stock]`` profit of each stocking node (internal prices included), or None."""
+
+
+class InventoryCore:
+    """Batched, differentiable transition of a :class:`NetworkSpec`.
+
+    Args:
+        spec: the network.
+        backlog: True for backlog, False for lost sales; None uses ``spec.backlog``.
+        allocation: ``fcfs`` or ``proportional`` sharing of a supplier among its links.
+        event_order: ``order_first`` or ``receive_first``; None uses ``spec.event_order``.
+        dtype: ``torch.float64`` or ``torch.float32``.
+        device: torch device.
+    """
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        *,
+        backlog: bool | None = None,
+        allocation: str = "fcfs",
+        event_order: str | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if allocation not in ALLOCATIONS:
+            raise ValueError(f"allocation: got {allocation!r}; allowed: {list(ALLOCATIONS)}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype: got {dtype}; allowed: torch.float32, torch.float64")
+        self.spec = spec
+        self.backlog = spec.backlog if backlog is None else bool(backlog)
+        self.allocation = allocation
+        self.event_order = spec.event_order if event_order is None else event_order
+        if self.event_order not in ("order_first", "receive_first"):
+            raise ValueError(
+                f"event_order: got {self.event_order!r}; allowed: ['order_first', 'receive_first']"
+            )
+        self.dtype = dtype
+        self.device = torch.device(device)
+
+        stock = spec.stock_nodes
+        self.stock_names = tuple(n.name for n in stock)
+        sidx = {n.name: i for i, n in enumerate(stock)}
+        kinds = {n.name: n.kind for n in spec.nodes}
+        nodes = {n.name: n for n in spec.nodes}
+        self.n_stock = len(stock)
+        self.n_links = len(spec.links)
+        self.n_markets = len(spec.markets)
+        self.max_lead = max(spec.lead_times, default=0)
+        W = self.max_lead + 1
+        nS, nL, M = self.n_stock, self.n_links, self.n_markets
+
+        f64 = np.float64
+        in_inc = np.zeros((nL, nS), f64)
+        out_inc = np.zeros((nL, nS), f64)  # input units consumed per unit shipped (1 / v)
+        src_col = np.zeros(nL, np.int64)  # supplier's stock column (0 for raw sources, masked by src_cap)
+        excl = np.zeros((nL, nL), f64)  # excl[k, j] = 1: j is an earlier link of k's supplier
+        same = np.zeros((nL, nL), f64)
+        self.src_is_raw = np.array([kinds[link.src] == "raw" for link in spec.links], bool)
+        for e, link in enumerate(spec.links):
+            in_inc[e, sidx[link.dst]] = 1.0
+            if not self.src_is_raw[e]:
+                src_col[e] = sidx[link.src]
+                out_inc[e, sidx[link.src]] = 1.0 / nodes[link.src].v
+            for j, other in enumerate(spec.links):
+                if other.src == link.src:
+                    same[e, j] = 1.0
+                    if j < e:
+                        excl[e, j] = 1.0
+        onehot = np.zeros((nL, W), f64)
+        for e, link in enumerate(spec.links):
+            onehot[e, link.L] = 1.0
+        cap = np.array([n.C if n.kind == "factory" else np.inf for n in stock], f64)
+        yld = np.array([n.v if n.kind == "factory" else 1.0 for n in stock], f64)
+        # Per link: the supplier's yield and capacity. Raw sources get yield 0 on a dummy column
+        # plus an infinite offset: avail = min(offset + v * X, C) = inf there.
+        src_yield = np.where(self.src_is_raw, 0.0, yld[src_col])
+        src_cap = np.where(self.src_is_raw, np.inf, cap[src_col])
+        src_offset = np.where(self.src_is_raw, np.inf, 0.0)
+
+        m_ret = np.array([sidx[m.src] for m in spec.markets], np.int64)
+        m_inc = np.zeros((M, nS), f64)
+        m_excl = np.zeros((M, M), f64)
+        for i, m in enumerate(spec.markets):
+            m_inc[i, sidx[m.src]] = 1.0
+            for j in range(i):
+                if spec.markets[j].src == m.src:
+                    m_excl[i, j] = 1.0
+        self._shared_retailers = bool(m_excl.any())
+
+        # Linear cost map: [X_end (nS) | in transit (nL*W) | unmet (M) | sold (M) | filled (nL)] -> 6 terms.
+        F = nS + nL * W + M + M + nL
+        cmap = np.zeros((F, 6), f64)
+        o, _k = 0, 0
+        cmap[o : o + nS, 3] = [n.h for n in stock]  # holding
+        o += nS
+        for e, link in enumerate(spec.links):
+            cmap[o + e * W : o + (e + 1) * W, 4] = link.g  # pipeline holding
+        o += nL * W
+        cmap[o : o + M, 5] = [m.b for m in spec.markets]  # penalty
+        o += M
+        cmap[o : o + M, 0] = [m.p for m in spec.markets]  # revenue
+        o += M
+        for e, link in enumerate(spec.links):
+            if self.src_is_raw[e]:
+                cmap[o + e, 1] = link.p  # procurement from outside the network
+            else:
+                src = nodes[link.src]
+                cmap[o + e, 2] = src.o / src.v if src.kind == "factory" else 0.0  # operating
+        self._cost_features = F
+        self._fixed = np.array([link.K for link in spec.links], f64)
+        self._has_fixed = bool(self._fixed.any())
+
+        # Node-profit map over the same features (+ fixed costs handled separately).
+        pmap = np.zeros((F, nS), f64)
+        o = 0
+        pmap[o : o + nS] = -np.diag([n.h for n in stock])
+        o += nS
+        for e, link in enumerate(spec.links):
+            pmap[o + e * W : o + (e + 1) * W, sidx[link.dst]] -= link.g
+        o += nL * W
+        for i, m in enumerate(spec.markets):
+            pmap[o + i, sidx[m.src]] -= m.b
+            pmap[o + M + i, sidx[m.src]] += m.p
+        o += 2 * M
+        for e, link in enumerate(spec.links):
+            pmap[o + e, sidx[link.dst]] -= link.p
+            if not self.src_is_raw[e]:
+                src = nodes[link.src]
+                pmap[o + e, sidx[link.src]] += link.p
+                if src.kind == "factory":
+                    pmap[o + e, sidx[link.src]] -= src.o / src.v
+
+        # Observation: flat layout and pipeline slot index (links with L > 0, k = 0..L-1).
+        slot_link, slot_k = [], []
+        for e, link in enumerate(spec.links):
+            for kk in range(link.L):
+                slot_link.append(e)
+                slot_k.append(kk)
+        self.n_slots = len(slot_link)
+
+        t = lambda a: torch.as_tensor(a, dtype=dtype, device=self.device)  # noqa: E731
+        li = lambda a: torch.as_tensor(a, dtype=torch.long, device=self.device)  # noqa: E731
+        self._in_inc, self._out_inc = t(in_inc), t(out_inc)
+        self._src_col, self._excl_T, self._same_T = li(src_col), t(excl.T.copy()), t(same.T.copy())
+        self._onehot, self._src_yield, self._src_cap = t(onehot), t(src_yield), t(src_cap)
+        self._src_offset = t(src_offset)
+        self._m_ret, self._m_inc, self._m_excl_T = li(m_ret), t(m_inc), t(m_excl.T.copy())
+        self._cmap, self._pmap, self._fixed_t = t(cmap), t(pmap), t(self._fixed)
+        self._slot_link, self._slot_k = li(slot_link), li(slot_k)
+        self._raw_mask = torch.as_tensor(self.src_is_raw, device=self.device)
+        self._i0 = t([n.I0 for n in stock])
+        self._one = t([[1.0]])
+        self._signs = t([1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0])
+
+    # ------------------------------------------------------------------ state
+    def initial_state(self, batch: int) -> InventoryState:
+        """The spec's initial state (on-hand ``I0``, empty pipelines, no backlog) for ``batch`` copies."""
+        if batch < 1:
+            raise ValueError(f"batch: got {batch}; must be >= 1")
+        z = dict(dtype=self.dtype, device=self.device)
+        return InventoryState(
+            on_hand=self._i0.expand(batch, self.n_stock).clone(),
+            pipeline=torch.zeros(batch, self.n_links, self.max_lead + 1, **z),
+            backlog=torch.zeros(batch, self.n_markets, **z),
+            last_demand=torch.zeros(batch, self.n_markets, **z),
+            period=torch.zeros(batch, dtype=torch.long, device=self.device),
+        )
+
+    # ------------------------------------------------------------------ transition
+    def post_decision(self, state: InventoryState, orders: Tensor) -> PostDecisionState:
+        """Fill ``orders`` ``[B, n_links]`` (units) and receive arrivals: the deterministic part of a step."""
+        q = orders.clamp_min(0.0)
+        pipe = state.pipeline
+        on_hand = state.on_hand
+        if self.event_order == "receive_first":
+            on_hand = on_hand + pipe[:, :, 0] @ self._in_inc
+            pipe = torch.cat([torch.zeros_like(pipe[:, :, :1]), pipe[:, :, 1:]], dim=2)
+        # Output units each link's supplier can ship: min(C, v * X) (factories), X (others), inf (raw).
+        avail = torch.minimum(
+            torch.addcmul(self._src_offset, on_hand[:, self._src_col], self._src_yield), self._src_cap
+        )
+        if self.allocation == "fcfs":
+            # Earlier links of a supplier take min(their cumulative request, avail); the rest is left.
+            taken = torch.minimum(q @ self._excl_T, avail)
+            filled = torch.minimum(q, avail - taken)
+        else:
+            # Every link of a supplier gets the same fraction min(1, avail / total request).
+            # Raw sources are masked before the division so no inf reaches autograd.
+            total = q @ self._same_T
+            avail = torch.where(self._raw_mask, torch.ones_like(avail), avail)
+            ratio = torch.clamp(avail / total.clamp_min(1e-12), max=1.0)
+            filled = q * torch.where(self._raw_mask, torch.ones_like(ratio), ratio)
+        pipe = pipe + filled.unsqueeze(2) * self._onehot
+        arrivals = pipe[:, :, 0]
+        if self.event_order == "receive_first":
+            arrivals = arrivals + state.pipeline[:, :, 0]
+        on_hand = on_hand + pipe[:, :, 0] @ self._in_inc - filled @ self._out_inc
+        pipe = torch.cat([pipe[:, :, 1:], torch.zeros_like(pipe[:, :, :1])], dim=2)
+        return PostDecisionState(on_hand, pipe, state.backlog, state.period, filled, q, arrivals)
+
+    def realize_demand(
+        self, post: PostDecisionState, demand: Tensor, *, node_profit: bool = False
+    ) -> tuple[InventoryState, Tensor, StepInfo]:
+        """Serve ``demand`` ``[B, n_markets]`` from a post-decision state; returns
+        ``(next_state, reward [B], info)``."""
+        eff = demand + post.backlog if self.backlog else demand
+        stock = post.on_hand[:, self._m_ret]
+        if self._shared_retailers:
+            stock = stock - torch.minimum(eff @ self._m_excl_T, stock)
+        sold = torch.minimum(eff, stock)
+        unmet = eff - sold
+        on_hand = post.on_hand - sold @ self._m_inc
+        feats = torch.cat([on_hand, post.pipeline.flatten(1), unmet, sold, post.filled], dim=1)
+        costs = feats @ self._cmap
+        fixed = None
+        if self._has_fixed:
+            fixed = (post.filled > 0).to(self.dtype) * self._fixed_t
+            costs = torch.cat([costs, fixed.sum(1, keepdim=True)], dim=1)
+        else:
+            costs = torch.cat([costs, torch.zeros_like(costs[:, :1])], dim=1)
+        reward = costs @ self._signs
+        profit = None
+        if node_profit:
+            profit = feats @ self._pmap
+            if fixed is not None:
+                profit = profit - fixed @ self._in_inc
+        nxt = InventoryState(on_hand, post.pipeline, unmet, demand, post.period + 1)
+        info = StepInfo(costs, demand, sold, unmet, post.filled, post.requested, post.arrivals, profit)
+        return nxt, reward, info
+
+    def step(
+        self, state: InventoryState, orders: Tensor, demand: Tensor, *, node_profit: bool = False
+    ) -> tuple[InventoryState, Tensor, StepInfo]:
+        """One period: ``orders [B, n_links]``, ``demand [B, n_markets]`` -> ``(state, reward [B], info)``."""
+        return self.realize_demand(self.post_decision(state, orders), demand, node_profit=node_profit)
+
+    # ------------------------------------------------------------------ observations
+    @property
+    def obs_dim(self) -> int:
+        return 2 * self.n_markets + self.n_stock + self.n_slots + 2
+
+    def observe(self, state: InventoryState) -> Tensor:
+        """Flat observation ``[B, obs_dim]`` in gym-invmgmt's layout:
+
+        ``[last demand (n_markets) | unmet demand of last period (n_markets) | on-hand of each
+        stocking node (n_stock) | for each link with L > 0, units arriving in 0..L-1 periods
+        (sum of L) | period t | 1.0]``. The last entry is gym-invmgmt's goodwill multiplier,
+        constant here because demand is exogenous.
+        """
+        b = state.on_hand.shape[0]
+        slots = state.pipeline[:, self._slot_link, self._slot_k]
+        period = state.period.unsqueeze(1).to(self.dtype)
+        return torch.cat(
+            [state.last_demand, state.backlog, state.on_hand, slots, period, self._one.expand(b, 1)], 1
+        )
+
+    def observation_index(self) -> dict[str, Any]:
+        """Where each quantity sits in the flat observation: ``demand``, ``unmet`` (per market),
+        ``on_hand`` (per stocking node), ``pipeline`` (a list, per link, of the indices of its
+        arrival slots; empty for L = 0) and ``period`` (an int)."""
+        M, nS = self.n_markets, self.n_stock
+        o = 2 * M + nS
+        pipeline = []
+        for link in self.spec.links:
+            pipeline.append(list(range(o, o + link.L)))
+            o += link.L
+        return {
+            "demand": list(range(M)),
+            "unmet": list(range(M, 2 * M)),
+            "on_hand": list(range(2 * M, 2 * M + nS)),
+            "pipeline": pipeline,
+            "period": o,
+        }
+
+    def observation_names(self) -> list[str]:
+        """Names of the flat observation's entries (same order as :meth:`observe`)."""
+        names = [f"demand[{m.src}->{m.dst}]" for m in self.spec.markets]
+        names += [f"unmet[{m.src}->{m.dst}]" for m in self.spec.markets]
+        names += [f"on_hand[{n}]" for n in self.stock_names]
+        for link in self.spec.links:
+            names += [f"arriving_in_{k}[{link.src}->{link.dst}]" for k in range(link.L)]
+        return [*names, "period", "demand_multiplier"]
+
+    def to(self, device: str | torch.device) -> InventoryCore:
+        """A copy of this core on another device."""
+        return InventoryCore(
+            self.spec,
+            backlog=self.backlog,
+            allocation=self.allocation,
+            event_order=self.event_order,
+            dtype=self.dtype,
+            device=device,
+        )
+
+    # ------------------------------------------------------------------ graph observation
+    NODE_FEATURES: tuple[str, ...] = (
+        "on_hand",
+        "in_transit",
+        "last_demand",
+        "unmet",
+        "holding_cost",
+        "capacity",
+        "is_raw",
+        "is_factory",
+        "is_distributor",
+        "is_retailer",
+        "is_market",
+    )
+    EDGE_FEATURES: tuple[str, ...] = (
+        "lead_time",
+        "price",
+        "pipeline_cost",
+        "penalty",
+        "in_transit",
+        "is_market",
+    )
+
+    def graph_static(self) -> dict[str, np.ndarray]:
+        """Static parts of the graph view: ``edge_index [2, n_edges]`` (replenishment links
+        then market links, node indices in spec order) and constant node/edge features."""
+        spec = self.spec
+        idx = {n.name: i for i, n in enumerate(spec.nodes)}
+        edges = [(link.src, link.dst) for link in spec.links] + [(m.src, m.dst) for m in spec.markets]
+        edge_index = np.array([[idx[s] for s, _ in edges], [idx[d] for _, d in edges]], np.int64).reshape(
+            2, -1
+        )
+        node_static = np.zeros((len(spec.nodes), len(self.NODE_FEATURES)), np.float64)
+        for i, n in enumerate(spec.nodes):
+            node_static[i, 4] = n.h
+            node_static[i, 5] = n.C or 0.0
+            node_static[i, 6 + ("raw", "factory", "distributor", "retailer", "market").index(n.kind)] = 1.0
+        edge_static = np.zeros((len(edges), len(self.EDGE_FEATURES)), np.float64)
+        for e, link in enumerate(spec.links):
+            edge_static[e, :3] = (link.L, link.p, link.g)
+        for i, m in enumerate(spec.markets):
+            edge_static[self.n_links + i, [1, 3, 5]] = (m.p, m.b, 1.0)
+        return {"edge_index": edge_index, "node_static": node_static, "edge_static": edge_static}
+
+    def graph_observation(self, state: InventoryState) -> dict[str, Tensor]:
+        """Graph view for GNN policies (batch first):
+
+        ``node_features [B, n_nodes, 11]`` (:attr:`NODE_FEATURES`; market nodes carry their
+        market's last demand and unmet demand), ``edge_features [B, n_edges, 6]``
+        (:attr:`EDGE_FEATURES`), ``pipeline [B, n_links, max(1, max_L)]`` (units arriving in
+        0, 1, ... periods) and ``period [B, 1]``. ``edge_index`` is static: :meth:`graph_static`.
+        """
+        if not hasattr(self, "_graph"):
+            st = self.graph_static()
+            spec = self.spec
+            idx = {n.name: i for i, n in enumerate(spec.nodes)}
+            self._graph = {
+                "node_static": torch.as_tensor(st["node_static"], dtype=self.dtype, device=self.device),
+                "edge_static": torch.as_tensor(st["edge_static"], dtype=self.dtype, device=self.device),
+                "stock_nodes": torch.as_tensor([idx[n] for n in self.stock_names], device=self.device),
+                "market_nodes": torch.as_tensor([idx[m.dst] for m in spec.markets], device=self.device),
+                "n_nodes": len(spec.nodes),
+            }
+        g = self._graph
+        b = state.on_hand.shape[0]
+        in_transit = state.pipeline.sum(2)  # [B, n_links]
+        node = g["node_static"].expand(b, -1, -1).clone()
+        node[:, g["stock_nodes"], 0] = state.on_hand
+        node[:, g["stock_nodes"], 1] = in_transit @ self._in_inc
+        node[:, g["market_nodes"], 2] = state.last_demand
+        node[:, g["market_nodes"], 3] = state.backlog
+        edge = g["edge_static"].expand(b, -1, -1).clone()
+        edge[:, : self.n_links, 4] = in_transit
+        width = max(1, self.max_lead)
+        return {
+            "node_features": node,
+            "edge_features": edge,
+            "pipeline": state.pipeline[:, :, :width],
+            "period": state.period.to(self.dtype).unsqueeze(1),
+        }

@@ -1,0 +1,309 @@
+"""``InvMgmtEnv``: one inventory network as a ``gymnasium.Env`` over :class:`InventoryCore`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from .core import COST_NAMES, InventoryCore, InventoryState
+from .demand import DemandSampler
+from .spec import NetworkSpec, as_spec, demand_from_config
+
+OBSERVATION_MODES = ("flat", "dict")
+_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    torch.float64: torch.float64,
+    torch.float32: torch.float32,
+}
+_CHUNK = 512  # periods of demand drawn at a time (the draws do not depend on the chunking)
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype:
+    if isinstance(dtype, np.dtype) or dtype in (np.float32, np.float64):
+        dtype = np.dtype(dtype).name
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype: got {dtype!r}; allowed: 'float64', 'float32'")
+    return _DTYPES[dtype]
+
+
+def build_core(
+    network: NetworkSpec | str | Mapping[str, Any] | Path,
+    *,
+    backlog: bool | None,
+    allocation: str,
+    event_order: str | None,
+    demand: Any,
+    dtype: Any,
+    device: str | torch.device,
+    network_kwargs: dict[str, Any],
+) -> InventoryCore:
+    """The core shared by the env views, with the demand override applied to every market."""
+    spec = as_spec(network, **network_kwargs)
+    if demand is not None:
+        markets = tuple(
+            m.__class__(m.src, m.dst, m.p, m.b, demand_from_config(demand, m.demand)) for m in spec.markets
+        )
+        spec = spec.replace(markets=markets)
+    return InventoryCore(
+        spec,
+        backlog=backlog,
+        allocation=allocation,
+        event_order=event_order,
+        dtype=resolve_dtype(dtype),
+        device=device,
+    )
+
+
+def check_trace(trace: Any, periods: int, n_markets: int, name: str = "demand_trace") -> np.ndarray:
+    """Validate a user demand trace: ``[periods]`` (one market) or ``[periods, n_markets]``."""
+    arr = np.asarray(trace, dtype=np.float64)
+    if arr.ndim == 1 and n_markets == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] != n_markets or arr.shape[0] < periods:
+        raise ValueError(
+            f"{name}: got shape {np.shape(trace)}; expected ({periods}, {n_markets}) "
+            f"(at least num_periods rows, one column per market)"
+        )
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name}: demands must be finite and non-negative")
+    return arr
+
+
+class InvMgmtEnv(gym.Env):
+    """A multi-echelon inventory network (gym-invmgmt semantics, one shared torch core).
+
+    Args:
+        network: a built-in name (``divergent``, ``serial``, ``single_store``, ``one_warehouse``,
+            ``serial_echelon``), a :class:`NetworkSpec`, a dict or a YAML path (ours or
+            gym-invmgmt's topology format).
+        num_periods: episode length T; the episode is truncated after T steps.
+        backlog: True = backlog, False = lost sales; None = the network's default.
+        allocation: ``fcfs`` (gym-invmgmt) or ``proportional`` sharing of a supplier's stock.
+        event_order: ``order_first`` (gym-invmgmt) or ``receive_first`` (HDPO); None = network default.
+        demand: a :class:`DemandSpec` or mapping (our fields or gym-invmgmt's ``demand_config``
+            keys, e.g. ``{"type": "trend+seasonal"}``) applied to every market.
+        demand_trace: fixed demand ``[T]`` or ``[T, n_markets]`` used instead of sampling
+            (also per episode: ``reset(options={"demand_trace": ...})``).
+        observation: ``flat`` (a ``Box``, layout in :meth:`InventoryCore.observe`) or ``dict``
+            (``flat`` plus the graph view: node/edge features and ``edge_index``).
+        dtype: ``float64`` (default) or ``float32`` for observations, actions and the core.
+        device: torch device of the core.
+        **network_kwargs: keyword arguments of the built-in network builder (e.g.
+            ``lead_time=2, shortage_cost=4`` for ``single_store``).
+
+    Actions are order quantities, one per replenishment link in ``spec.links`` order: a
+    ``Box(0, bound)``; NaN or inf raise ``ValueError``, negative orders count as 0 and orders
+    above the bound are clipped to it. Reward is the period's profit (revenue minus costs);
+    ``info["costs"]`` holds its decomposition, which sums exactly to the reward;
+    ``info["node_profit"]`` the profit of each stocking node (internal prices included; it sums
+    to the reward up to rounding). ``info`` also has the period's ``demand``, ``sold``,
+    ``unmet`` and ``orders_filled``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(
+        self,
+        network: NetworkSpec | str | Mapping[str, Any] | Path = "divergent",
+        *,
+        num_periods: int = 30,
+        backlog: bool | None = None,
+        allocation: str = "fcfs",
+        event_order: str | None = None,
+        demand: Any = None,
+        demand_trace: Any = None,
+        observation: str = "flat",
+        dtype: Any = "float64",
+        device: str | torch.device = "cpu",
+        render_mode: str | None = None,
+        **network_kwargs: Any,
+    ) -> None:
+        if isinstance(num_periods, bool) or not isinstance(num_periods, (int, np.integer)) or num_periods < 1:
+            raise ValueError(f"num_periods: got {num_periods!r}; must be a positive integer")
+        if observation not in OBSERVATION_MODES:
+            raise ValueError(f"observation: got {observation!r}; allowed: {list(OBSERVATION_MODES)}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode: got {render_mode!r}; allowed: {self.metadata['render_modes']}")
+        self.core = build_core(
+            network,
+            backlog=backlog,
+            allocation=allocation,
+            event_order=event_order,
+            demand=demand,
+            dtype=dtype,
+            device=device,
+            network_kwargs=network_kwargs,
+        )
+        self.spec_network: NetworkSpec = self.core.spec
+        self.num_periods = int(num_periods)
+        self.observation_mode = observation
+        self.render_mode = render_mode
+        self.sampler = DemandSampler(self.spec_network)
+        self._np_dtype = np.float64 if self.core.dtype == torch.float64 else np.float32
+        self._fixed_trace = (
+            None if demand_trace is None else check_trace(demand_trace, self.num_periods, self.core.n_markets)
+        )
+        self.order_bound = self.spec_network.order_bound(self.num_periods)
+        n_links = self.core.n_links
+        self.action_space = spaces.Box(0.0, self.order_bound, shape=(n_links,), dtype=self._np_dtype)
+        flat = spaces.Box(0.0, np.inf, shape=(self.core.obs_dim,), dtype=self._np_dtype)
+        if observation == "flat":
+            self.observation_space = flat
+        else:
+            self.observation_space = graph_space(self.core, flat, self._np_dtype)
+        self._state: InventoryState | None = None
+        self._trace = np.zeros((0, self.core.n_markets))
+        self._trace_start = 0
+        self._episode_trace: np.ndarray | None = None
+        self._last_info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"demand_trace"}
+        if unknown:
+            raise ValueError(f"options: unknown keys {sorted(unknown)}; allowed: ['demand_trace']")
+        trace = options.get("demand_trace", self._fixed_trace)
+        self._episode_trace = (
+            None
+            if trace is None
+            else check_trace(trace, self.num_periods, self.core.n_markets, "options.demand_trace")
+        )
+        self._trace = np.zeros((0, self.core.n_markets))
+        self._trace_start = 0
+        self._state = self.core.initial_state(1)
+        self._last_info = {}
+        return self._observe(), {"period": 0}
+
+    def step(self, action: Any):
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        t = int(self._state.period[0])
+        if t >= self.num_periods:
+            raise RuntimeError(f"the episode ended after {self.num_periods} periods; call reset()")
+        orders = self.validate_action(action)
+        demand = self._demand(t)
+        core = self.core
+        self._state, reward, info = core.step(
+            self._state,
+            torch.from_numpy(orders).to(core.device, core.dtype).unsqueeze(0),
+            torch.from_numpy(demand).to(core.device, core.dtype).unsqueeze(0),
+            node_profit=True,
+        )
+        m, nl = core.n_markets, core.n_links
+        parts = [info.costs, info.demand, info.sold, info.unmet, info.filled, info.node_profit]
+        flows = torch.cat(parts, 1)[0].cpu().numpy()
+        out = {
+            "period": t,
+            "costs": dict(zip(COST_NAMES, flows[:7].tolist(), strict=True)),
+            "demand": flows[7 : 7 + m],
+            "sold": flows[7 + m : 7 + 2 * m],
+            "unmet": flows[7 + 2 * m : 7 + 3 * m],
+            "orders_filled": flows[7 + 3 * m : 7 + 3 * m + nl],
+            "node_profit": flows[7 + 3 * m + nl :],
+        }
+        self._last_info = out
+        truncated = t + 1 >= self.num_periods
+        return self._observe(), float(reward[0]), False, truncated, out
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'human'")
+            return None
+        text = self.render_text()
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    # ------------------------------------------------------------------ helpers
+    def validate_action(self, action: Any) -> np.ndarray:
+        """Orders as a float64 array of shape ``(n_links,)``: NaN/inf raise, values are clipped
+        to ``[0, order_bound]``."""
+        try:
+            a = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"action: cannot convert {action!r} to an array of order quantities") from e
+        n = self.core.n_links
+        if a.shape != (n,):
+            if a.size == n and a.ndim <= 2:
+                a = a.reshape(n)
+            else:
+                raise ValueError(f"action: expected shape ({n},) (one order per link), got {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"action: orders must be finite, got {a.tolist()}")
+        return np.clip(a, 0.0, self.order_bound)
+
+    def _demand(self, t: int) -> np.ndarray:
+        if self._episode_trace is not None:
+            return self._episode_trace[t]
+        if t >= self._trace_start + len(self._trace):
+            self._trace_start = t
+            self._trace = self.sampler.sample(self.np_random, t, min(_CHUNK, self.num_periods - t))
+        return self._trace[t - self._trace_start]
+
+    def _observe(self) -> Any:
+        assert self._state is not None
+        flat = self.core.observe(self._state)[0].cpu().numpy()
+        if self.observation_mode == "flat":
+            return flat
+        g = self.core.graph_observation(self._state)
+        obs = {k: v[0].cpu().numpy() for k, v in g.items()}
+        obs["flat"] = flat
+        obs["edge_index"] = self._edge_index
+        return obs
+
+    @property
+    def _edge_index(self) -> np.ndarray:
+        if not hasattr(self, "_edge_index_cache"):
+            self._edge_index_cache = self.core.graph_static()["edge_index"]
+        return self._edge_index_cache
+
+    @property
+    def state(self) -> InventoryState:
+        """The current batch-of-one core state (read-only use)."""
+        if self._state is None:
+            raise RuntimeError("call reset() first")
+        return self._state
+
+    def render_text(self) -> str:
+        s = self.state
+        t = int(s.period[0])
+        lines = [f"period {t}/{self.num_periods}  network {self.spec_network.name}"]
+        for name, x in zip(self.core.stock_names, s.on_hand[0].tolist(), strict=True):
+            lines.append(f"  on_hand[{name}] = {x:.1f}")
+        for m, d, u in zip(
+            self.spec_network.markets, s.last_demand[0].tolist(), s.backlog[0].tolist(), strict=True
+        ):
+            lines.append(f"  market {m.src}->{m.dst}: last demand {d:.1f}, unmet {u:.1f}")
+        if self._last_info:
+            lines.append(
+                "  profit terms: " + ", ".join(f"{k}={v:.2f}" for k, v in self._last_info["costs"].items())
+            )
+        return "\n".join(lines)
+
+
+def graph_space(core: InventoryCore, flat: spaces.Box, np_dtype: Any) -> spaces.Dict:
+    """The ``Dict`` observation space of the graph view (see :meth:`InventoryCore.graph_observation`)."""
+    st = core.graph_static()
+    n_nodes, n_edges = st["node_static"].shape[0], st["edge_index"].shape[1]
+    width = max(1, core.max_lead)
+    inf = np.inf
+    return spaces.Dict(
+        {
+            "flat": flat,
+            "node_features": spaces.Box(0.0, inf, (n_nodes, len(core.NODE_FEATURES)), np_dtype),
+            "edge_features": spaces.Box(0.0, inf, (n_edges, len(core.EDGE_FEATURES)), np_dtype),
+            "pipeline": spaces.Box(0.0, inf, (core.n_links, width), np_dtype),
+            "period": spaces.Box(0.0, inf, (1,), np_dtype),
+            "edge_index": spaces.Box(0, max(n_nodes - 1, 0), (2, n_edges), np.int64),
+        }
+    )

@@ -1,0 +1,256 @@
+"""``InvMgmtVectorEnv``: thousands of inventory networks stepped as one batch of the torch core.
+
+A native ``gymnasium.vector.VectorEnv`` (reachable with ``gym.make_vec("InvMgmt-v0", num_envs=N)``).
+Sub-environment i seeded with ``seed + i`` follows exactly the trajectory of a single
+``InvMgmtEnv`` seeded with ``seed + i`` under the same actions: each copy keeps its own
+``numpy.random.Generator`` for demand, drawn in the same order as the single env.
+
+All copies share the horizon, so they end (truncate) together; the autoreset mode decides what
+happens next: ``NEXT_STEP`` (default, Gymnasium's default) returns the reset observation on the
+following ``step`` with reward 0 and ignores its actions; ``SAME_STEP`` resets at once and puts
+the last observation in ``infos["final_obs"]``; ``DISABLED`` requires ``reset()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .core import COST_NAMES, InventoryState
+from .demand import DemandSampler
+from .env import _CHUNK, build_core, check_trace
+from .spec import NetworkSpec
+
+ARRAY_TYPES = ("numpy", "torch")
+
+
+class InvMgmtVectorEnv(VectorEnv):
+    """``num_envs`` copies of an inventory network, stepped as one batch.
+
+    Args:
+        num_envs: batch size.
+        network, num_periods, backlog, allocation, event_order, demand, dtype, device,
+            **network_kwargs: as :class:`~rlsuite.envs.inventory.InvMgmtEnv`.
+        demand_trace: fixed demand ``[T, n_markets]`` for every copy, or ``[num_envs, T, n_markets]``.
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default), ``SAME_STEP`` or ``DISABLED``.
+        array_type: ``numpy`` (default) returns numpy arrays; ``torch`` returns tensors on the
+            core's device (no copies; use it on CUDA) and accepts tensor actions.
+
+    ``infos`` holds, per copy, ``period``, ``costs`` ``[num_envs, 7]`` (columns
+    :data:`~rlsuite.envs.inventory.COST_NAMES`), ``demand``, ``sold`` and ``unmet``
+    ``[num_envs, n_markets]``, each with its Gymnasium ``_key`` mask.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        network: NetworkSpec | str | Mapping[str, Any] | Path = "divergent",
+        *,
+        num_periods: int = 30,
+        backlog: bool | None = None,
+        allocation: str = "fcfs",
+        event_order: str | None = None,
+        demand: Any = None,
+        demand_trace: Any = None,
+        dtype: Any = "float64",
+        device: str | torch.device = "cpu",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        array_type: str = "numpy",
+        render_mode: str | None = None,
+        **network_kwargs: Any,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs: got {num_envs!r}; must be a positive integer")
+        if isinstance(num_periods, bool) or not isinstance(num_periods, (int, np.integer)) or num_periods < 1:
+            raise ValueError(f"num_periods: got {num_periods!r}; must be a positive integer")
+        if array_type not in ARRAY_TYPES:
+            raise ValueError(f"array_type: got {array_type!r}; allowed: {list(ARRAY_TYPES)}")
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError as e:
+            allowed = [m.value for m in AutoresetMode]
+            raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; allowed: {allowed}") from e
+        if render_mode is not None:
+            raise ValueError(
+                f"render_mode: got {render_mode!r}; the vector env does not render (use InvMgmtEnv)"
+            )
+        self.core = build_core(
+            network,
+            backlog=backlog,
+            allocation=allocation,
+            event_order=event_order,
+            demand=demand,
+            dtype=dtype,
+            device=device,
+            network_kwargs=network_kwargs,
+        )
+        self.spec_network = self.core.spec
+        self.num_envs = int(num_envs)
+        self.num_periods = int(num_periods)
+        self.array_type = array_type
+        self.render_mode = None
+        self.metadata = {"autoreset_mode": mode, "render_modes": []}
+        self.sampler = DemandSampler(self.spec_network)
+        self.order_bound = self.spec_network.order_bound(self.num_periods)
+        np_dtype = np.float64 if self.core.dtype == torch.float64 else np.float32
+        self.single_action_space = spaces.Box(0.0, self.order_bound, (self.core.n_links,), np_dtype)
+        self.single_observation_space = spaces.Box(0.0, np.inf, (self.core.obs_dim,), np_dtype)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._fixed_trace = self._check_traces(demand_trace, "demand_trace")
+        self._rngs: list[np.random.Generator] = []
+        self._state: InventoryState | None = None
+        self._t = 0
+        self._trace: torch.Tensor | None = None
+        self._trace_start = 0
+        self._episode_trace: torch.Tensor | None = None
+        self._ended = False
+        self._mask = np.ones(self.num_envs, bool)
+
+    # ------------------------------------------------------------------ API
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Reset every copy. ``seed``: an int (copy i gets ``seed + i``), a list of ``num_envs``
+        seeds, or None (keep each copy's generator; fresh entropy on the first reset)."""
+        options = options or {}
+        unknown = set(options) - {"demand_trace"}
+        if unknown:
+            raise ValueError(f"options: unknown keys {sorted(unknown)}; allowed: ['demand_trace']")
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed: got {len(seeds)} seeds; expected num_envs={self.num_envs}")
+        if seed is not None or not self._rngs:
+            self._rngs = [seeding.np_random(s)[0] for s in seeds]
+        if "demand_trace" in options:
+            self._episode_trace = self._check_traces(options["demand_trace"], "options.demand_trace")
+        else:
+            self._episode_trace = self._fixed_trace
+        self._restart()
+        return self._out(self.core.observe(self._state)), {}
+
+    def step(self, actions: Any):
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        mode = self.metadata["autoreset_mode"]
+        if self._ended:
+            if mode == AutoresetMode.NEXT_STEP:
+                self._restart()
+                zeros = torch.zeros(self.num_envs, dtype=self.core.dtype, device=self.core.device)
+                false = torch.zeros(self.num_envs, dtype=torch.bool, device=self.core.device)
+                obs = self.core.observe(self._state)
+                return self._out(obs), self._out(zeros), self._out(false), self._out(false), {}
+            raise RuntimeError(f"the episodes ended after {self.num_periods} periods; call reset()")
+        orders = self.validate_actions(actions)
+        t = self._t
+        self._state, reward, info = self.core.step(self._state, orders, self._demand(t))
+        self._t = t + 1
+        obs = self.core.observe(self._state)
+        done = self._t >= self.num_periods
+        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.core.device)
+        truncated = torch.full((self.num_envs,), done, dtype=torch.bool, device=self.core.device)
+        infos: dict[str, Any] = {
+            "period": np.full(self.num_envs, t),
+            "costs": self._out(info.costs),
+            "demand": self._out(info.demand),
+            "sold": self._out(info.sold),
+            "unmet": self._out(info.unmet),
+        }
+        for key in ("period", "costs", "demand", "sold", "unmet"):
+            infos["_" + key] = self._mask
+        if done:
+            self._ended = True
+            if mode == AutoresetMode.SAME_STEP:
+                infos["final_obs"] = self._out(obs)
+                infos["_final_obs"] = self._mask
+                infos["final_info"] = {k: v for k, v in infos.items() if k not in ("final_obs", "_final_obs")}
+                infos["_final_info"] = self._mask
+                self._restart()
+                obs = self.core.observe(self._state)
+        return self._out(obs), self._out(reward), self._out(terminated), self._out(truncated), infos
+
+    # ------------------------------------------------------------------ helpers
+    def validate_actions(self, actions: Any) -> torch.Tensor:
+        """Orders as a ``[num_envs, n_links]`` tensor: NaN/inf raise ``ValueError``, values are
+        clipped to ``[0, order_bound]``."""
+        core = self.core
+        shape = (self.num_envs, core.n_links)
+        if isinstance(actions, torch.Tensor):
+            a = actions.to(core.device, core.dtype)
+        else:
+            try:
+                a = torch.from_numpy(np.asarray(actions, dtype=np.float64)).to(core.device, core.dtype)
+            except (TypeError, ValueError) as e:
+                raise ValueError(
+                    f"actions: cannot convert {type(actions).__name__} to an array of orders"
+                ) from e
+        if tuple(a.shape) != shape:
+            raise ValueError(
+                f"actions: expected shape {shape} (num_envs, one order per link), got {tuple(a.shape)}"
+            )
+        if not bool(torch.isfinite(a).all()):
+            bad = (~torch.isfinite(a)).nonzero()[0].tolist()
+            raise ValueError(f"actions: orders must be finite; first non-finite entry at index {bad}")
+        return a.clamp(0.0, self.order_bound)
+
+    def _restart(self) -> None:
+        self._state = self.core.initial_state(self.num_envs)
+        self._t = 0
+        self._trace = None
+        self._trace_start = 0
+        self._ended = False
+
+    def _demand(self, t: int) -> torch.Tensor:
+        if self._episode_trace is not None:
+            return self._episode_trace[:, t]
+        if self._trace is None or t >= self._trace_start + self._trace.shape[1]:
+            n = min(_CHUNK, self.num_periods - t)
+            mu = self.sampler.means(t, n)
+            raw = np.stack([self.sampler.draw(rng, mu) for rng in self._rngs])
+            demand = self.sampler.finish(mu, raw)
+            self._trace = torch.from_numpy(demand).to(self.core.device, self.core.dtype)
+            self._trace_start = t
+        return self._trace[:, t - self._trace_start]
+
+    def _check_traces(self, trace: Any, name: str) -> torch.Tensor | None:
+        if trace is None:
+            return None
+        arr = np.asarray(trace, dtype=np.float64)
+        if arr.ndim == 3:
+            if arr.shape[0] != self.num_envs:
+                raise ValueError(
+                    f"{name}: got shape {arr.shape}; the first axis must be num_envs={self.num_envs}"
+                )
+            per_env = [check_trace(a, self.num_periods, self.core.n_markets, name) for a in arr]
+            full = np.stack(per_env)
+        else:
+            one = check_trace(arr, self.num_periods, self.core.n_markets, name)
+            full = np.broadcast_to(one, (self.num_envs, *one.shape))
+        return torch.as_tensor(np.ascontiguousarray(full), dtype=self.core.dtype, device=self.core.device)
+
+    def _out(self, x: torch.Tensor) -> Any:
+        if self.array_type == "torch":
+            return x
+        return x.detach().cpu().numpy()
+
+    @property
+    def state(self) -> InventoryState:
+        """The current batched core state."""
+        if self._state is None:
+            raise RuntimeError("call reset() first")
+        return self._state
+
+    @property
+    def cost_names(self) -> tuple[str, ...]:
+        return COST_NAMES

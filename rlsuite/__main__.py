@@ -1,0 +1,3 @@
+from rlsuite.cli import main
+
+raise SystemExit(main())

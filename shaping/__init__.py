@@ -1,0 +1,1 @@
+"""Potential-based reward shaping: wrappers and potentials."""

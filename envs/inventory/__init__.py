@@ -10,6 +10,7 @@ from .core import COST_NAMES, InventoryCore, InventoryState, PostDecisionState, 
 from .demand import DemandSampler
 from .env import InvMgmtEnv
 from .spec import DemandSpec, Link, MarketLink, NetworkSpec, Node, as_spec, demand_from_config
+from .vector import InvMgmtVectorEnv
 
 __all__ = [
     "COST_NAMES",

@@ -25,6 +25,12 @@ _DTYPES = {
 _CHUNK = 512  # periods of demand drawn at a time (the draws do not depend on the chunking)
 
 
+def obs_high(np_dtype: Any) -> float:
+    """Upper bound of observation boxes: the dtype's largest finite value (quantities are
+    unbounded in principle, and Gymnasium's checker rejects infinite bounds)."""
+    return float(np.finfo(np_dtype).max)
+
+
 def resolve_dtype(dtype: Any) -> torch.dtype:
     if isinstance(dtype, np.dtype) or dtype in (np.float32, np.float64):
         dtype = np.dtype(dtype).name
@@ -153,7 +159,7 @@ class InvMgmtEnv(gym.Env):
         self.order_bound = self.spec_network.order_bound(self.num_periods)
         n_links = self.core.n_links
         self.action_space = spaces.Box(0.0, self.order_bound, shape=(n_links,), dtype=self._np_dtype)
-        flat = spaces.Box(0.0, np.inf, shape=(self.core.obs_dim,), dtype=self._np_dtype)
+        flat = spaces.Box(0.0, obs_high(self._np_dtype), shape=(self.core.obs_dim,), dtype=self._np_dtype)
         if observation == "flat":
             self.observation_space = flat
         else:
@@ -258,7 +264,7 @@ class InvMgmtEnv(gym.Env):
         g = self.core.graph_observation(self._state)
         obs = {k: v[0].cpu().numpy() for k, v in g.items()}
         obs["flat"] = flat
-        obs["edge_index"] = self._edge_index
+        obs["edge_index"] = self._edge_index.copy()
         return obs
 
     @property
@@ -296,7 +302,7 @@ def graph_space(core: InventoryCore, flat: spaces.Box, np_dtype: Any) -> spaces.
     st = core.graph_static()
     n_nodes, n_edges = st["node_static"].shape[0], st["edge_index"].shape[1]
     width = max(1, core.max_lead)
-    inf = np.inf
+    inf = obs_high(np_dtype)
     return spaces.Dict(
         {
             "flat": flat,

@@ -28,7 +28,7 @@ except ImportError as e:
         'rlsuite.envs.inventory.marl needs PettingZoo; install it with: pip install "rlsuite[marl]"'
     ) from e
 
-from .env import InvMgmtEnv
+from .env import InvMgmtEnv, obs_high
 from .spec import NetworkSpec
 
 REWARD_MODES: tuple[str, ...] = ("shared", "node")
@@ -128,8 +128,8 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
             self._inbound[agent] = np.array(inbound, np.int64)
             self._obs_index[agent] = np.array(cols, np.int64)
             self._action_spaces[agent] = spaces.Box(0.0, self.env.order_bound, (len(inbound),), dtype)
-            self._observation_spaces[agent] = spaces.Box(0.0, np.inf, (len(cols),), dtype)
-        self.state_space = spaces.Box(0.0, np.inf, (core.obs_dim,), dtype)
+            self._observation_spaces[agent] = spaces.Box(0.0, obs_high(dtype), (len(cols),), dtype)
+        self.state_space = spaces.Box(0.0, obs_high(dtype), (core.obs_dim,), dtype)
         self._agent_index = {agent: i for i, agent in enumerate(self.possible_agents)}
         self._last_orders = np.zeros(core.n_links)
 

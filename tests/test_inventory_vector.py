@@ -1,0 +1,103 @@
+"""The native vector env: same trajectories as single envs, autoreset modes, bad input."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode
+
+import rlsuite  # noqa: F401
+from rlsuite.envs.inventory import InvMgmtEnv, InvMgmtVectorEnv
+
+
+@pytest.mark.parametrize("network", ["divergent", "serial", "one_warehouse"])
+def test_vector_copies_equal_single_envs(network):
+    n, seed, T = 4, 10, 30
+    venv = InvMgmtVectorEnv(n, network, num_periods=T)
+    singles = [InvMgmtEnv(network, num_periods=T) for _ in range(n)]
+    vobs, _ = venv.reset(seed=seed)
+    sobs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(singles)])
+    np.testing.assert_array_equal(vobs, sobs)
+    rng = np.random.default_rng(0)
+    for _ in range(T):
+        a = rng.uniform(0, 30, (n, venv.core.n_links))
+        vobs, vr, vte, vtr, _ = venv.step(a)
+        outs = [e.step(a[i]) for i, e in enumerate(singles)]
+        # Equal up to BLAS summation order for different batch sizes.
+        np.testing.assert_allclose(vobs, np.stack([o[0] for o in outs]), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(vr, np.array([o[1] for o in outs]), rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(vtr, np.array([o[3] for o in outs]))
+
+
+def test_make_vec_uses_native_vector_env():
+    env = gym.make_vec("InvMgmt-Serial-v0", num_envs=3)
+    assert isinstance(env.unwrapped, InvMgmtVectorEnv)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (3, 15)
+    assert env.single_action_space.shape == (3,)
+
+
+def test_next_step_autoreset_then_continues_each_generator():
+    venv = InvMgmtVectorEnv(2, "serial", num_periods=3)
+    single = InvMgmtEnv("serial", num_periods=3)
+    venv.reset(seed=7)
+    single.reset(seed=7)
+    a = np.full((2, 3), 5.0)
+    for _ in range(3):
+        _, _, _, tr, _ = venv.step(a)
+        single.step(a[0])
+    assert tr.all()
+    obs, r, te, tr, info = venv.step(a)  # the reset step: actions ignored
+    assert not tr.any() and not te.any() and (r == 0).all() and info == {}
+    sobs, _ = single.reset()
+    np.testing.assert_array_equal(obs[0], sobs)
+    _, _, _, _, vinfo = venv.step(a)
+    np.testing.assert_array_equal(vinfo["demand"][0], single.step(a[0])[4]["demand"])
+
+
+def test_same_step_autoreset_returns_final_obs():
+    venv = InvMgmtVectorEnv(2, "serial", num_periods=2, autoreset_mode=AutoresetMode.SAME_STEP)
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    obs0, _ = venv.reset(seed=0)
+    venv.step(np.zeros((2, 3)))
+    obs, _, _, tr, info = venv.step(np.zeros((2, 3)))
+    assert tr.all() and info["_final_obs"].all()
+    assert info["final_obs"][0][-2] == 2.0  # period feature of the last observation
+    assert obs[0][-2] == 0.0
+
+
+def test_disabled_autoreset_requires_reset():
+    venv = InvMgmtVectorEnv(2, "serial", num_periods=1, autoreset_mode="Disabled")
+    venv.reset(seed=0)
+    venv.step(np.zeros((2, 3)))
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.step(np.zeros((2, 3)))
+
+
+def test_torch_arrays_in_and_out():
+    venv = InvMgmtVectorEnv(3, "divergent", array_type="torch", dtype="float32")
+    obs, _ = venv.reset(seed=0)
+    assert isinstance(obs, torch.Tensor) and obs.dtype == torch.float32
+    obs, r, te, tr, _ = venv.step(torch.full((3, 11), 20.0))
+    assert r.shape == (3,) and tr.dtype == torch.bool
+
+
+def test_bad_vector_actions():
+    venv = InvMgmtVectorEnv(2, "serial")
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=r"expected shape \(2, 3\)"):
+        venv.step(np.zeros(3))
+    with pytest.raises(ValueError, match="finite"):
+        venv.step(np.array([[0, np.nan, 0], [0, 0, 0]]))
+    with pytest.raises(ValueError, match="num_envs"):
+        InvMgmtVectorEnv(0)
+    with pytest.raises(ValueError, match="seed"):
+        venv.reset(seed=[1, 2, 3])
+
+
+def test_per_copy_demand_traces():
+    traces = np.stack([np.full((30, 1), 10.0), np.full((30, 1), 30.0)])  # [num_envs, T, n_markets]
+    venv = InvMgmtVectorEnv(2, "serial", demand_trace=traces)
+    venv.reset(seed=0)
+    _, _, _, _, info = venv.step(np.zeros((2, 3)))
+    np.testing.assert_array_equal(info["demand"][:, 0], [10.0, 30.0])

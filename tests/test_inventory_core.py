@@ -1,0 +1,206 @@
+"""The batched core: allocation rules, invariants (hypothesis), post-decision state, gradients."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rlsuite.envs.inventory import DemandSpec, InventoryCore, Link, MarketLink, NetworkSpec, Node
+
+SIGNS = torch.tensor([1.0, -1, -1, -1, -1, -1, -1], dtype=torch.float64)
+
+
+def two_retailers(factory_yield: float = 1.0, capacity: float = 1000.0) -> NetworkSpec:
+    """raw -> factory -> distributor -> two retailers (a supplier shared by two links)."""
+    return NetworkSpec(
+        nodes=(
+            Node("raw", "raw"),
+            Node("f", "factory", I0=50, h=0.01, C=capacity, v=factory_yield, o=0.1),
+            Node("d", "distributor", I0=30, h=0.02),
+            Node("r1", "retailer", I0=10, h=0.05),
+            Node("r2", "retailer", I0=10, h=0.05),
+            Node("m1", "market"),
+            Node("m2", "market"),
+        ),
+        links=(
+            Link("raw", "f", L=1, p=0.2, g=0.01),
+            Link("f", "d", L=2, p=0.5, g=0.02, K=1.0),
+            Link("d", "r1", L=0, p=1.0),
+            Link("d", "r2", L=1, p=1.0, g=0.03),
+        ),
+        markets=(
+            MarketLink("r1", "m1", p=2.0, b=0.5, demand=DemandSpec("poisson", 8)),
+            MarketLink("r2", "m2", p=2.5, b=0.7, demand=DemandSpec("poisson", 6)),
+        ),
+    )
+
+
+NETWORKS = {
+    "divergent": NetworkSpec.divergent(),
+    "serial": NetworkSpec.serial(),
+    "two_retailers": two_retailers(),
+    "yield_2": two_retailers(factory_yield=2.0, capacity=15.0),
+    "one_warehouse": NetworkSpec.one_warehouse(n_stores=3, seed=1),
+    "serial_echelon": NetworkSpec.serial_echelon(),
+}
+
+
+def _core(name: str, backlog: bool, allocation: str, event_order: str) -> InventoryCore:
+    return InventoryCore(NETWORKS[name], backlog=backlog, allocation=allocation, event_order=event_order)
+
+
+def test_fcfs_serves_links_in_order_and_proportional_shares():
+    spec = two_retailers()
+    orders = torch.tensor([[0.0, 0.0, 20.0, 20.0]], dtype=torch.float64)
+    fcfs = InventoryCore(spec, allocation="fcfs")
+    post = fcfs.post_decision(fcfs.initial_state(1), orders)
+    assert post.filled[0, 2:].tolist() == [20.0, 10.0]  # distributor holds 30
+    prop = InventoryCore(spec, allocation="proportional")
+    post = prop.post_decision(prop.initial_state(1), orders)
+    assert post.filled[0, 2:].tolist() == [15.0, 15.0]
+
+
+def test_factory_capacity_and_yield_bound_what_ships():
+    spec = two_retailers(factory_yield=2.0, capacity=15.0)
+    core = InventoryCore(spec)
+    post = core.post_decision(core.initial_state(1), torch.tensor([[0.0, 40.0, 0.0, 0.0]], dtype=torch.float64))
+    assert post.filled[0, 1].item() == 15.0  # capacity binds before 2 * 50 input units
+    assert post.on_hand[0, 0].item() == pytest.approx(50 - 15 / 2)  # consumes 1 / v input per unit
+    spec = spec.replace(nodes=tuple(n.__class__(**{**n.__dict__, "I0": 5}) if n.name == "f" else n for n in spec.nodes))
+    core = InventoryCore(spec)
+    post = core.post_decision(core.initial_state(1), torch.tensor([[0.0, 40.0, 0.0, 0.0]], dtype=torch.float64))
+    assert post.filled[0, 1].item() == 10.0  # 5 input units x yield 2
+
+
+def test_receive_first_lets_suppliers_ship_todays_arrivals():
+    spec = NetworkSpec.serial()
+    state = InventoryCore(spec).initial_state(1)
+    pipe = state.pipeline.clone()
+    pipe[0, 0, 0] = 0.0
+    pipe[0, 1, 0] = 50.0  # 50 units reach the distributor this period
+    state = state._replace(pipeline=pipe, on_hand=torch.tensor([[0.0, 0.0, 0.0]], dtype=torch.float64))
+    orders = torch.tensor([[40.0, 0.0, 0.0]], dtype=torch.float64)
+    first = InventoryCore(spec, event_order="order_first").post_decision(state, orders)
+    recv = InventoryCore(spec, event_order="receive_first").post_decision(state, orders)
+    assert first.filled[0, 0].item() == 0.0 and recv.filled[0, 0].item() == 40.0
+    assert first.on_hand[0, 1].item() == 50.0 and recv.on_hand[0, 1].item() == 10.0
+
+
+@st.composite
+def episodes(draw):
+    name = draw(st.sampled_from(sorted(NETWORKS)))
+    backlog = draw(st.booleans())
+    allocation = draw(st.sampled_from(["fcfs", "proportional"]))
+    event_order = draw(st.sampled_from(["order_first", "receive_first"]))
+    core = _core(name, backlog, allocation, event_order)
+    T = draw(st.integers(1, 12))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    scale = draw(st.sampled_from([0.0, 5.0, 40.0, 300.0]))
+    orders = rng.uniform(0, scale, (T, 3, core.n_links)) * (rng.random((T, 3, core.n_links)) < 0.8)
+    demand = rng.uniform(0, 60, (T, 3, core.n_markets)).round(draw(st.sampled_from([0, 3])))
+    return core, torch.tensor(orders), torch.tensor(demand)
+
+
+def _units(core: InventoryCore, state) -> torch.Tensor:
+    return state.on_hand.sum(1) + state.pipeline.sum((1, 2))
+
+
+@given(episodes())
+def test_units_are_conserved_and_costs_decompose(ep):
+    core, orders, demand = ep
+    spec = core.spec
+    state = core.initial_state(3)
+    carried = torch.zeros(3, core.n_markets, dtype=torch.float64)
+    yld = torch.tensor([1 / v for v in _link_input_per_unit(spec)], dtype=torch.float64)
+    raw = torch.tensor(core.src_is_raw, dtype=torch.float64)
+    h = torch.tensor([n.h for n in spec.stock_nodes], dtype=torch.float64)
+    for t in range(orders.shape[0]):
+        before = _units(core, state)
+        state, reward, info = core.step(state, orders[t], demand[t], node_profit=True)
+        # Units: nothing is created or lost beyond raw inflow, yield gains and market sales.
+        raw_in = (info.filled * raw).sum(1)
+        yield_gain = (info.filled * (1 - yld) * (1 - raw)).sum(1)
+        expected = before + raw_in + yield_gain - info.sold.sum(1)
+        torch.testing.assert_close(_units(core, state), expected, rtol=1e-9, atol=1e-7)
+        # Demand: served + unmet = demand (+ carried backlog).
+        eff = demand[t] + (carried if core.backlog else 0)
+        torch.testing.assert_close(info.sold + info.unmet, eff, rtol=1e-12, atol=1e-9)
+        carried = info.unmet
+        assert (state.on_hand >= -1e-9).all() and (info.sold >= 0).all() and (info.unmet >= -1e-9).all()
+        assert (info.filled <= info.requested + 1e-9).all()
+        # Reward = revenue - costs, and each term from first principles.
+        torch.testing.assert_close(reward, info.costs @ SIGNS, rtol=0, atol=0)
+        p = torch.tensor([m.p for m in spec.markets], dtype=torch.float64)
+        b = torch.tensor([m.b for m in spec.markets], dtype=torch.float64)
+        g = torch.tensor([link.g for link in spec.links], dtype=torch.float64)
+        price = torch.tensor([link.p for link in spec.links], dtype=torch.float64)
+        torch.testing.assert_close(info.costs[:, 0], info.sold @ p)
+        torch.testing.assert_close(info.costs[:, 1], (info.filled * raw) @ price)
+        torch.testing.assert_close(info.costs[:, 3], state.on_hand @ h)
+        torch.testing.assert_close(info.costs[:, 4], state.pipeline.sum(2) @ g)
+        torch.testing.assert_close(info.costs[:, 5], info.unmet @ b)
+        torch.testing.assert_close(info.node_profit.sum(1), reward, rtol=1e-9, atol=1e-7)
+
+
+def _link_input_per_unit(spec: NetworkSpec) -> list[float]:
+    nodes = {n.name: n for n in spec.nodes}
+    return [nodes[link.src].v if nodes[link.src].kind == "factory" else 1.0 for link in spec.links]
+
+
+@given(episodes())
+def test_post_decision_then_demand_equals_step(ep):
+    core, orders, demand = ep
+    s1 = s2 = core.initial_state(3)
+    for t in range(orders.shape[0]):
+        s1, r1, _ = core.step(s1, orders[t], demand[t])
+        post = core.post_decision(s2, orders[t])
+        # Before demand, a retailer holds exactly what it sells plus what it keeps.
+        s2, r2, info = core.realize_demand(post, demand[t])
+        ret = post.on_hand[:, core._m_ret]
+        assert (info.sold <= ret + 1e-9).all()
+        torch.testing.assert_close(r1, r2, rtol=0, atol=0)
+        torch.testing.assert_close(s1.on_hand, s2.on_hand, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("allocation", ["fcfs", "proportional"])
+@pytest.mark.parametrize("name", ["serial", "two_retailers"])
+def test_gradients_through_a_rollout(allocation, name):
+    core = InventoryCore(NETWORKS[name], allocation=allocation)
+    rng = np.random.default_rng(0)
+    demand = torch.tensor(rng.poisson(8, (8, 1, core.n_markets)), dtype=torch.float64)
+
+    def total_profit(orders: torch.Tensor) -> torch.Tensor:
+        state = core.initial_state(1)
+        total = torch.zeros((), dtype=torch.float64)
+        for t in range(orders.shape[0]):
+            state, reward, _ = core.step(state, orders[t : t + 1], demand[t])
+            total = total + reward.sum()
+        return total
+
+    orders = torch.tensor(rng.uniform(1, 30, (8, core.n_links)), dtype=torch.float64, requires_grad=True)
+    total_profit(orders).backward()
+    assert torch.isfinite(orders.grad).all() and orders.grad.abs().sum() > 0
+    assert torch.autograd.gradcheck(total_profit, (orders.detach().clone().requires_grad_(),), eps=1e-6, atol=1e-5)
+
+
+def test_zero_orders_give_finite_gradients_under_both_rules():
+    for allocation in ("fcfs", "proportional"):
+        core = InventoryCore(two_retailers(), allocation=allocation)
+        orders = torch.zeros(2, core.n_links, dtype=torch.float64, requires_grad=True)
+        _, reward, _ = core.step(core.initial_state(2), orders, torch.full((2, 2), 5.0, dtype=torch.float64))
+        reward.sum().backward()
+        assert torch.isfinite(orders.grad).all()
+
+
+def test_float32_and_invalid_constructor_arguments():
+    core = InventoryCore(NetworkSpec.serial(), dtype=torch.float32)
+    state, reward, _ = core.step(core.initial_state(2), torch.zeros(2, 3), torch.full((2, 1), 20.0))
+    assert reward.dtype == torch.float32
+    with pytest.raises(ValueError, match="allocation"):
+        InventoryCore(NetworkSpec.serial(), allocation="random")
+    with pytest.raises(ValueError, match="event_order"):
+        InventoryCore(NetworkSpec.serial(), event_order="demand_first")
+    with pytest.raises(ValueError, match="batch"):
+        core.initial_state(0)

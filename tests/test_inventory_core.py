@@ -64,12 +64,18 @@ def test_fcfs_serves_links_in_order_and_proportional_shares():
 def test_factory_capacity_and_yield_bound_what_ships():
     spec = two_retailers(factory_yield=2.0, capacity=15.0)
     core = InventoryCore(spec)
-    post = core.post_decision(core.initial_state(1), torch.tensor([[0.0, 40.0, 0.0, 0.0]], dtype=torch.float64))
+    post = core.post_decision(
+        core.initial_state(1), torch.tensor([[0.0, 40.0, 0.0, 0.0]], dtype=torch.float64)
+    )
     assert post.filled[0, 1].item() == 15.0  # capacity binds before 2 * 50 input units
     assert post.on_hand[0, 0].item() == pytest.approx(50 - 15 / 2)  # consumes 1 / v input per unit
-    spec = spec.replace(nodes=tuple(n.__class__(**{**n.__dict__, "I0": 5}) if n.name == "f" else n for n in spec.nodes))
+    spec = spec.replace(
+        nodes=tuple(n.__class__(**{**n.__dict__, "I0": 5}) if n.name == "f" else n for n in spec.nodes)
+    )
     core = InventoryCore(spec)
-    post = core.post_decision(core.initial_state(1), torch.tensor([[0.0, 40.0, 0.0, 0.0]], dtype=torch.float64))
+    post = core.post_decision(
+        core.initial_state(1), torch.tensor([[0.0, 40.0, 0.0, 0.0]], dtype=torch.float64)
+    )
     assert post.filled[0, 1].item() == 10.0  # 5 input units x yield 2
 
 
@@ -182,7 +188,9 @@ def test_gradients_through_a_rollout(allocation, name):
     orders = torch.tensor(rng.uniform(1, 30, (8, core.n_links)), dtype=torch.float64, requires_grad=True)
     total_profit(orders).backward()
     assert torch.isfinite(orders.grad).all() and orders.grad.abs().sum() > 0
-    assert torch.autograd.gradcheck(total_profit, (orders.detach().clone().requires_grad_(),), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(
+        total_profit, (orders.detach().clone().requires_grad_(),), eps=1e-6, atol=1e-5
+    )
 
 
 def test_zero_orders_give_finite_gradients_under_both_rules():
@@ -196,7 +204,7 @@ def test_zero_orders_give_finite_gradients_under_both_rules():
 
 def test_float32_and_invalid_constructor_arguments():
     core = InventoryCore(NetworkSpec.serial(), dtype=torch.float32)
-    state, reward, _ = core.step(core.initial_state(2), torch.zeros(2, 3), torch.full((2, 1), 20.0))
+    _state, reward, _ = core.step(core.initial_state(2), torch.zeros(2, 3), torch.full((2, 1), 20.0))
     assert reward.dtype == torch.float32
     with pytest.raises(ValueError, match="allocation"):
         InventoryCore(NetworkSpec.serial(), allocation="random")

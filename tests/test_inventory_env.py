@@ -115,7 +115,9 @@ def test_costs_decompose_into_reward_and_node_profits_sum_to_it():
         _, r, _, _, info = env.step(rng.uniform(0, 40, 11))
         c = info["costs"]
         assert list(c) == list(COST_NAMES)
-        assert r == pytest.approx(c["revenue"] - sum(v for k, v in c.items() if k != "revenue"), rel=1e-12, abs=1e-9)
+        assert r == pytest.approx(
+            c["revenue"] - sum(v for k, v in c.items() if k != "revenue"), rel=1e-12, abs=1e-9
+        )
         assert info["node_profit"].sum() == pytest.approx(r, rel=1e-9, abs=1e-9)
 
 

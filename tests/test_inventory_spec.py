@@ -23,7 +23,11 @@ def test_builtins_round_trip_through_dict_and_yaml(name, tmp_path):
 
 def test_divergent_matches_gym_invmgmt_defaults():
     spec = NetworkSpec.divergent()
-    assert [(link.src, link.dst, link.L) for link in spec.links][:3] == [("2", "1", 5), ("3", "1", 3), ("4", "2", 8)]
+    assert [(link.src, link.dst, link.L) for link in spec.links][:3] == [
+        ("2", "1", 5),
+        ("3", "1", 3),
+        ("4", "2", 8),
+    ]
     assert spec.order_bound(30) == 400 + 90 * 30  # gym-invmgmt's action bound, 3100
     assert NetworkSpec.serial().order_bound(30) == 3200
     env = InvMgmtEnv("divergent")
@@ -84,7 +88,9 @@ def test_cycles_and_structural_errors():
         NetworkSpec.from_dict(d)
     with pytest.raises(ValueError, match="at least one supplier"):
         NetworkSpec(
-            (Node("r", "retailer"), Node("m", "market")), (), (NetworkSpec.serial().markets[0].__class__("r", "m"),)
+            (Node("r", "retailer"), Node("m", "market")),
+            (),
+            (NetworkSpec.serial().markets[0].__class__("r", "m"),),
         )
     with pytest.raises(ValueError, match="duplicate link"):
         NetworkSpec.serial().replace(links=(*NetworkSpec.serial().links, Link("2", "1", L=1)))

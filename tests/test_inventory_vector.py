@@ -21,7 +21,7 @@ def test_vector_copies_equal_single_envs(network):
     rng = np.random.default_rng(0)
     for _ in range(T):
         a = rng.uniform(0, 30, (n, venv.core.n_links))
-        vobs, vr, vte, vtr, _ = venv.step(a)
+        vobs, vr, _vte, vtr, _ = venv.step(a)
         outs = [e.step(a[i]) for i, e in enumerate(singles)]
         # Equal up to BLAS summation order for different batch sizes.
         np.testing.assert_allclose(vobs, np.stack([o[0] for o in outs]), rtol=1e-12, atol=1e-12)
@@ -58,7 +58,7 @@ def test_next_step_autoreset_then_continues_each_generator():
 def test_same_step_autoreset_returns_final_obs():
     venv = InvMgmtVectorEnv(2, "serial", num_periods=2, autoreset_mode=AutoresetMode.SAME_STEP)
     assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
-    obs0, _ = venv.reset(seed=0)
+    _obs0, _ = venv.reset(seed=0)
     venv.step(np.zeros((2, 3)))
     obs, _, _, tr, info = venv.step(np.zeros((2, 3)))
     assert tr.all() and info["_final_obs"].all()
@@ -78,7 +78,7 @@ def test_torch_arrays_in_and_out():
     venv = InvMgmtVectorEnv(3, "divergent", array_type="torch", dtype="float32")
     obs, _ = venv.reset(seed=0)
     assert isinstance(obs, torch.Tensor) and obs.dtype == torch.float32
-    obs, r, te, tr, _ = venv.step(torch.full((3, 11), 20.0))
+    obs, r, _te, tr, _ = venv.step(torch.full((3, 11), 20.0))
     assert r.shape == (3,) and tr.dtype == torch.bool
 
 

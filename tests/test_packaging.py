@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
@@ -36,7 +35,9 @@ def test_import_rlsuite_keeps_optional_dependencies_out():
 
 def test_version_and_cli(tmp_path):
     assert rlsuite.__version__
-    out = subprocess.run([sys.executable, "-m", "rlsuite", "envs"], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "rlsuite", "envs"], check=True, capture_output=True, text=True
+    )
     assert "InvMgmt-v0" in out.stdout
 
 
@@ -47,4 +48,6 @@ def test_demo_writes_kpis_and_plot(tmp_path):
     assert (tmp_path / "kpis.csv").exists() and (tmp_path / "demo.png").stat().st_size > 10_000
     by_name = {r["policy"]: r for r in rows}
     # The base-stock heuristic must beat ordering nothing and ordering a constant 20.
-    assert by_name["base-stock"]["profit"] > by_name["constant-20"]["profit"] > by_name["constant-0"]["profit"]
+    assert (
+        by_name["base-stock"]["profit"] > by_name["constant-20"]["profit"] > by_name["constant-0"]["profit"]
+    )

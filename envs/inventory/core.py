@@ -58,8 +58,8 @@ class InventoryState(NamedTuple):
     on_hand: Tensor
     """``[B, n_stock]`` on-hand inventory of each stocking node (spec order)."""
     pipeline: Tensor
-    """``[B, n_links, max_L + 1]``: ``pipeline[:, e, k]`` units arriving on link e in k periods
-    (k = 0: this period); the last column is always 0 between steps."""
+    """``[B, n_slots]`` units in transit: for each link with L > 0 (spec order), the units
+    arriving in 0, 1, ..., L - 1 periods (the observation's pipeline block; :meth:`InventoryCore.slot`)."""
     backlog: Tensor
     """``[B, n_markets]`` unmet demand of the previous period (carried in backlog mode)."""
     last_demand: Tensor
@@ -74,7 +74,7 @@ class PostDecisionState(NamedTuple):
     on_hand: Tensor
     """``[B, n_stock]`` on-hand after shipments and arrivals."""
     pipeline: Tensor
-    """``[B, n_links, max_L + 1]`` in transit after this period, shifted to period t + 1."""
+    """``[B, n_slots]`` in transit after this period's orders, as seen from period t + 1."""
     backlog: Tensor
     """``[B, n_markets]`` backlog carried into this period."""
     period: Tensor
@@ -83,8 +83,6 @@ class PostDecisionState(NamedTuple):
     """``[B, n_links]`` orders filled this period."""
     requested: Tensor
     """``[B, n_links]`` orders requested (clipped at 0)."""
-    arrivals: Tensor
-    """``[B, n_links]`` units received this period on each link."""
 
 
 class StepInfo(NamedTuple):
@@ -102,8 +100,6 @@ class StepInfo(NamedTuple):
     """``[B, n_links]`` orders filled."""
     requested: Tensor
     """``[B, n_links]`` orders requested (clipped at 0)."""
-    arrivals: Tensor
-    """``[B, n_links]`` units received."""
     node_profit: Tensor | None
     """``[B, n_stock]`` profit of each stocking node (internal prices included), or None."""
 
@@ -154,7 +150,6 @@ class InventoryCore:
         self.n_links = len(spec.links)
         self.n_markets = len(spec.markets)
         self.max_lead = max(spec.lead_times, default=0)
-        W = self.max_lead + 1
         nS, nL, M = self.n_stock, self.n_links, self.n_markets
 
         f64 = np.float64
@@ -174,9 +169,31 @@ class InventoryCore:
                     same[e, j] = 1.0
                     if j < e:
                         excl[e, j] = 1.0
-        onehot = np.zeros((nL, W), f64)
+        # Pipeline slots: link e with L > 0 owns slots (e, 0..L-1), "arriving in k periods".
+        self.slot_links: list[int] = []
+        self._slot_of: dict[tuple[int, int], int] = {}
         for e, link in enumerate(spec.links):
-            onehot[e, link.L] = 1.0
+            for kk in range(link.L):
+                self._slot_of[(e, kk)] = len(self.slot_links)
+                self.slot_links.append(e)
+        S = self.n_slots = len(self.slot_links)
+        head_in = np.zeros((S, nS), f64)  # slot (e, 0) arrives at dst(e) this period
+        slot_link = np.zeros((S, nL), f64)
+        shift_src = np.zeros(S, np.int64)  # next[(e, k)] = now[(e, k + 1)] ...
+        shift_mask = np.zeros(S, f64)
+        place = np.zeros((nL, S), f64)  # ... and next[(e, L - 1)] = this period's filled order
+        l0 = np.zeros(nL, f64)
+        for e, link in enumerate(spec.links):
+            if link.L == 0:
+                l0[e] = 1.0
+                continue
+            for kk in range(link.L):
+                i = self._slot_of[(e, kk)]
+                slot_link[i, e] = 1.0
+                if kk + 1 < link.L:
+                    shift_src[i], shift_mask[i] = self._slot_of[(e, kk + 1)], 1.0
+            head_in[self._slot_of[(e, 0)], sidx[link.dst]] = 1.0
+            place[e, self._slot_of[(e, link.L - 1)]] = 1.0
         cap = np.array([n.C if n.kind == "factory" else np.inf for n in stock], f64)
         yld = np.array([n.v if n.kind == "factory" else 1.0 for n in stock], f64)
         # Per link: the supplier's yield and capacity. Raw sources get yield 0 on a dummy column
@@ -195,15 +212,15 @@ class InventoryCore:
                     m_excl[i, j] = 1.0
         self._shared_retailers = bool(m_excl.any())
 
-        # Linear cost map: [X_end (nS) | in transit (nL*W) | unmet (M) | sold (M) | filled (nL)] -> 6 terms.
-        F = nS + nL * W + M + M + nL
-        cmap = np.zeros((F, 6), f64)
+        # Linear cost map: [X_end | in transit (slots) | unmet | sold | filled] -> the cost terms.
+        F = nS + S + M + M + nL
+        cmap = np.zeros((F, 7), f64)  # column 6 (fixed costs) is added separately
         o, _k = 0, 0
         cmap[o : o + nS, 3] = [n.h for n in stock]  # holding
         o += nS
-        for e, link in enumerate(spec.links):
-            cmap[o + e * W : o + (e + 1) * W, 4] = link.g  # pipeline holding
-        o += nL * W
+        for i, e in enumerate(self.slot_links):
+            cmap[o + i, 4] = spec.links[e].g  # pipeline holding
+        o += S
         cmap[o : o + M, 5] = [m.b for m in spec.markets]  # penalty
         o += M
         cmap[o : o + M, 0] = [m.p for m in spec.markets]  # revenue
@@ -223,9 +240,9 @@ class InventoryCore:
         o = 0
         pmap[o : o + nS] = -np.diag([n.h for n in stock])
         o += nS
-        for e, link in enumerate(spec.links):
-            pmap[o + e * W : o + (e + 1) * W, sidx[link.dst]] -= link.g
-        o += nL * W
+        for i, e in enumerate(self.slot_links):
+            pmap[o + i, sidx[spec.links[e].dst]] -= spec.links[e].g
+        o += S
         for i, m in enumerate(spec.markets):
             pmap[o + i, sidx[m.src]] -= m.b
             pmap[o + M + i, sidx[m.src]] += m.p
@@ -238,26 +255,22 @@ class InventoryCore:
                 if src.kind == "factory":
                     pmap[o + e, sidx[link.src]] -= src.o / src.v
 
-        # Observation: flat layout and pipeline slot index (links with L > 0, k = 0..L-1).
-        slot_link, slot_k = [], []
-        for e, link in enumerate(spec.links):
-            for kk in range(link.L):
-                slot_link.append(e)
-                slot_k.append(kk)
-        self.n_slots = len(slot_link)
-
         t = lambda a: torch.as_tensor(a, dtype=dtype, device=self.device)  # noqa: E731
         li = lambda a: torch.as_tensor(a, dtype=torch.long, device=self.device)  # noqa: E731
         self._in_inc, self._out_inc = t(in_inc), t(out_inc)
         self._src_col, self._excl_T, self._same_T = li(src_col), t(excl.T.copy()), t(same.T.copy())
-        self._onehot, self._src_yield, self._src_cap = t(onehot), t(src_yield), t(src_cap)
+        self._src_yield, self._src_cap = t(src_yield), t(src_cap)
+        self._head_in, self._slot_link_mat = t(head_in), t(slot_link)
+        self._shift_src, self._shift_mask, self._place = li(shift_src), t(shift_mask), t(place)
+        self._l0_in = t(in_inc * l0[:, None])
         self._src_offset = t(src_offset)
         self._m_ret, self._m_inc, self._m_excl_T = li(m_ret), t(m_inc), t(m_excl.T.copy())
         self._cmap, self._pmap, self._fixed_t = t(cmap), t(pmap), t(self._fixed)
-        self._slot_link, self._slot_k = li(slot_link), li(slot_k)
+        self._slot_pos = (li(self.slot_links), li([k for (_, k) in self._slot_of]))
         self._raw_mask = torch.as_tensor(self.src_is_raw, device=self.device)
         self._i0 = t([n.I0 for n in stock])
         self._one = t([[1.0]])
+        self._fixed_col = t([0.0, 0, 0, 0, 0, 0, 1])
         self._signs = t([1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0])
 
     # ------------------------------------------------------------------ state
@@ -268,7 +281,7 @@ class InventoryCore:
         z = dict(dtype=self.dtype, device=self.device)
         return InventoryState(
             on_hand=self._i0.expand(batch, self.n_stock).clone(),
-            pipeline=torch.zeros(batch, self.n_links, self.max_lead + 1, **z),
+            pipeline=torch.zeros(batch, self.n_slots, **z),
             backlog=torch.zeros(batch, self.n_markets, **z),
             last_demand=torch.zeros(batch, self.n_markets, **z),
             period=torch.zeros(batch, dtype=torch.long, device=self.device),
@@ -280,9 +293,9 @@ class InventoryCore:
         q = orders.clamp_min(0.0)
         pipe = state.pipeline
         on_hand = state.on_hand
+        due = pipe @ self._head_in  # units ordered earlier that arrive this period, per node
         if self.event_order == "receive_first":
-            on_hand = on_hand + pipe[:, :, 0] @ self._in_inc
-            pipe = torch.cat([torch.zeros_like(pipe[:, :, :1]), pipe[:, :, 1:]], dim=2)
+            on_hand = on_hand + due
         # Output units each link's supplier can ship: min(C, v * X) (factories), X (others), inf (raw).
         avail = torch.minimum(
             torch.addcmul(self._src_offset, on_hand[:, self._src_col], self._src_yield), self._src_cap
@@ -298,13 +311,12 @@ class InventoryCore:
             avail = torch.where(self._raw_mask, torch.ones_like(avail), avail)
             ratio = torch.clamp(avail / total.clamp_min(1e-12), max=1.0)
             filled = q * torch.where(self._raw_mask, torch.ones_like(ratio), ratio)
-        pipe = pipe + filled.unsqueeze(2) * self._onehot
-        arrivals = pipe[:, :, 0]
-        if self.event_order == "receive_first":
-            arrivals = arrivals + state.pipeline[:, :, 0]
-        on_hand = on_hand + pipe[:, :, 0] @ self._in_inc - filled @ self._out_inc
-        pipe = torch.cat([pipe[:, :, 1:], torch.zeros_like(pipe[:, :, :1])], dim=2)
-        return PostDecisionState(on_hand, pipe, state.backlog, state.period, filled, q, arrivals)
+        received = filled @ self._l0_in  # L = 0 orders arrive at once
+        if self.event_order == "order_first":
+            received = received + due
+        on_hand = on_hand + received - filled @ self._out_inc
+        pipe = pipe[:, self._shift_src] * self._shift_mask + filled @ self._place
+        return PostDecisionState(on_hand, pipe, state.backlog, state.period, filled, q)
 
     def realize_demand(
         self, post: PostDecisionState, demand: Tensor, *, node_profit: bool = False
@@ -312,20 +324,18 @@ class InventoryCore:
         """Serve ``demand`` ``[B, n_markets]`` from a post-decision state; returns
         ``(next_state, reward [B], info)``."""
         eff = demand + post.backlog if self.backlog else demand
-        stock = post.on_hand[:, self._m_ret]
+        stock = post.on_hand[:, self._m_ret].clamp_min(0.0)  # never sell a rounding residue (-1e-15)
         if self._shared_retailers:
             stock = stock - torch.minimum(eff @ self._m_excl_T, stock)
         sold = torch.minimum(eff, stock)
         unmet = eff - sold
         on_hand = post.on_hand - sold @ self._m_inc
-        feats = torch.cat([on_hand, post.pipeline.flatten(1), unmet, sold, post.filled], dim=1)
+        feats = torch.cat([on_hand, post.pipeline, unmet, sold, post.filled], dim=1)
         costs = feats @ self._cmap
         fixed = None
         if self._has_fixed:
             fixed = (post.filled > 0).to(self.dtype) * self._fixed_t
-            costs = torch.cat([costs, fixed.sum(1, keepdim=True)], dim=1)
-        else:
-            costs = torch.cat([costs, torch.zeros_like(costs[:, :1])], dim=1)
+            costs = costs + fixed.sum(1, keepdim=True) * self._fixed_col
         reward = costs @ self._signs
         profit = None
         if node_profit:
@@ -333,7 +343,7 @@ class InventoryCore:
             if fixed is not None:
                 profit = profit - fixed @ self._in_inc
         nxt = InventoryState(on_hand, post.pipeline, unmet, demand, post.period + 1)
-        info = StepInfo(costs, demand, sold, unmet, post.filled, post.requested, post.arrivals, profit)
+        info = StepInfo(costs, demand, sold, unmet, post.filled, post.requested, profit)
         return nxt, reward, info
 
     def step(
@@ -356,11 +366,17 @@ class InventoryCore:
         constant here because demand is exogenous.
         """
         b = state.on_hand.shape[0]
-        slots = state.pipeline[:, self._slot_link, self._slot_k]
         period = state.period.unsqueeze(1).to(self.dtype)
+        pipe = state.pipeline
         return torch.cat(
-            [state.last_demand, state.backlog, state.on_hand, slots, period, self._one.expand(b, 1)], 1
+            [state.last_demand, state.backlog, state.on_hand, pipe, period, self._one.expand(b, 1)], 1
         )
+
+    def slot(self, link: int, k: int) -> int:
+        """Column of ``pipeline`` holding the units arriving on ``link`` in ``k`` periods."""
+        if (link, k) not in self._slot_of:
+            raise ValueError(f"slot: link {link} has no slot {k} (lead time {self.spec.links[link].L})")
+        return self._slot_of[(link, k)]
 
     def observation_index(self) -> dict[str, Any]:
         """Where each quantity sits in the flat observation: ``demand``, ``unmet`` (per market),
@@ -465,7 +481,7 @@ class InventoryCore:
             }
         g = self._graph
         b = state.on_hand.shape[0]
-        in_transit = state.pipeline.sum(2)  # [B, n_links]
+        in_transit = state.pipeline @ self._slot_link_mat  # [B, n_links]
         node = g["node_static"].expand(b, -1, -1).clone()
         node[:, g["stock_nodes"], 0] = state.on_hand
         node[:, g["stock_nodes"], 1] = in_transit @ self._in_inc
@@ -474,9 +490,11 @@ class InventoryCore:
         edge = g["edge_static"].expand(b, -1, -1).clone()
         edge[:, : self.n_links, 4] = in_transit
         width = max(1, self.max_lead)
+        pipeline = torch.zeros(b, self.n_links, width, dtype=self.dtype, device=self.device)
+        pipeline[:, self._slot_pos[0], self._slot_pos[1]] = state.pipeline
         return {
             "node_features": node,
             "edge_features": edge,
-            "pipeline": state.pipeline[:, :, :width],
+            "pipeline": pipeline,
             "period": state.period.to(self.dtype).unsqueeze(1),
         }

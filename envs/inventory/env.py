@@ -200,8 +200,8 @@ class InvMgmtEnv(gym.Env):
         core = self.core
         self._state, reward, info = core.step(
             self._state,
-            torch.from_numpy(orders).to(core.device, core.dtype).unsqueeze(0),
-            torch.from_numpy(demand).to(core.device, core.dtype).unsqueeze(0),
+            torch.from_numpy(orders.reshape(1, -1)).to(core.device, core.dtype),
+            torch.from_numpy(demand.reshape(1, -1)).to(core.device, core.dtype),
             node_profit=True,
         )
         m, nl = core.n_markets, core.n_links

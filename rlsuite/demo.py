@@ -28,11 +28,11 @@ def _policies(env: Any) -> list[Any]:
     ]
 
 
-def rollout(env: Any, policy: Any, seed: int, show_progress: bool = True) -> dict[str, np.ndarray]:
+def rollout(env: Any, policy: Any, seed: int) -> dict[str, np.ndarray]:
     """One episode of ``policy`` on every copy of a vector env: rewards ``[T, B]``, costs ``[T, B, 7]``."""
     obs, _ = env.reset(seed=seed)
     rewards, costs, demand, sold = [], [], [], []
-    for _ in progress(range(env.num_periods), desc=policy.name, enable=show_progress):
+    for _ in range(env.num_periods):
         action, _ = policy.predict(obs)
         obs, reward, _, _, info = env.step(action)
         rewards.append(reward)
@@ -82,8 +82,9 @@ def run_demo(
     )
     t0 = time.perf_counter()
     results = {}
-    for policy in _policies(env):
-        results[policy.name] = rollout(env, policy, seed, show_progress)
+    policies = _policies(env)
+    for policy in progress(policies, total=len(policies), desc="policies", enable=show_progress):
+        results[policy.name] = rollout(env, policy, seed)
     elapsed = time.perf_counter() - t0
     rows = [kpis(name, res) for name, res in results.items()]
     rows.sort(key=lambda r: -r["profit"])

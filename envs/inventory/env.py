@@ -22,7 +22,7 @@ _DTYPES = {
     torch.float64: torch.float64,
     torch.float32: torch.float32,
 }
-_CHUNK = 512  # periods of demand drawn at a time (the draws do not depend on the chunking)
+DEMAND_CHUNK = 512  # periods of demand drawn at a time (the draws do not depend on the chunking)
 
 
 def obs_high(np_dtype: Any) -> float:
@@ -253,7 +253,7 @@ class InvMgmtEnv(gym.Env):
             return self._episode_trace[t]
         if t >= self._trace_start + len(self._trace):
             self._trace_start = t
-            self._trace = self.sampler.sample(self.np_random, t, min(_CHUNK, self.num_periods - t))
+            self._trace = self.sampler.sample(self.np_random, t, min(DEMAND_CHUNK, self.num_periods - t))
         return self._trace[t - self._trace_start]
 
     def _observe(self) -> Any:

@@ -27,7 +27,7 @@ from gymnasium.vector.utils import batch_space
 
 from .core import COST_NAMES, InventoryState
 from .demand import DemandSampler
-from .env import _CHUNK, build_core, check_trace, obs_high
+from .env import DEMAND_CHUNK, build_core, check_trace, obs_high
 from .spec import NetworkSpec
 
 ARRAY_TYPES = ("numpy", "torch")
@@ -216,7 +216,7 @@ class InvMgmtVectorEnv(VectorEnv):
         if self._episode_trace is not None:
             return self._episode_trace[:, t]
         if self._trace is None or t >= self._trace_start + self._trace.shape[1]:
-            n = min(_CHUNK, self.num_periods - t)
+            n = min(DEMAND_CHUNK, self.num_periods - t)
             mu = self.sampler.means(t, n)
             raw = np.stack([self.sampler.draw(rng, mu) for rng in self._rngs])
             demand = self.sampler.finish(mu, raw)

@@ -145,6 +145,8 @@ def test_constructor_arguments_are_validated():
         InvMgmtEnv(demand={"type": "stationary", "use_goodwill": True})
     with pytest.raises(ValueError, match="network"):
         InvMgmtEnv("pentagon")
+    with pytest.raises(ValueError, match=r"unknown; allowed: \['backlog', 'demand'\]"):
+        InvMgmtEnv("divergent", lead_time=2)
 
 
 def test_hdpo_kwargs_reach_the_network():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,7 +55,7 @@ def build_core(
     spec = as_spec(network, **network_kwargs)
     if demand is not None:
         markets = tuple(
-            m.__class__(m.src, m.dst, m.p, m.b, demand_from_config(demand, m.demand)) for m in spec.markets
+            dataclasses.replace(m, demand=demand_from_config(demand, m.demand)) for m in spec.markets
         )
         spec = spec.replace(markets=markets)
     return InventoryCore(

@@ -600,6 +600,12 @@ class NetworkSpec:
         }
         if name not in builders:
             raise _err("network", name, f"allowed: {sorted(builders)} or a NetworkSpec / dict / YAML path")
+        import inspect
+
+        allowed = sorted(inspect.signature(builders[name]).parameters)
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            raise _err(f"{name} network kwargs", unknown, f"unknown; allowed: {allowed}")
         return builders[name](**kwargs)
 
 

@@ -97,10 +97,8 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         self.agents: list[str] = []
 
         # Offsets into core.observe()'s flat layout, extended by one "requested" entry per node.
-        n_stock, n_markets = core.n_stock, core.n_markets
-        slot_start = 2 * n_markets + n_stock
-        slot_offsets = np.cumsum([0, *spec.lead_times])
-        period_col = slot_start + core.n_slots
+        n_stock = core.n_stock
+        layout = core.observation_index()
         requested_start = core.obs_dim
         self._feature_names = core.observation_names() + [f"requested[{name}]" for name in core.stock_names]
         # out_inc[e, i] = 1: link e draws from stocking node i (raw sources draw from no node).
@@ -117,14 +115,14 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         for i, (agent, name) in enumerate(zip(self.possible_agents, core.stock_names, strict=True)):
             inbound = [e for e, link in enumerate(spec.links) if link.dst == name]
             markets = [j for j, m in enumerate(spec.markets) if m.src == name]
-            cols = [2 * n_markets + i]
+            cols = [layout["on_hand"][i]]
             for e in inbound:
-                cols += range(slot_start + slot_offsets[e], slot_start + slot_offsets[e + 1])
-            cols += markets
-            cols += [n_markets + j for j in markets]
+                cols += layout["pipeline"][e]
+            cols += [layout["demand"][j] for j in markets]
+            cols += [layout["unmet"][j] for j in markets]
             if self._out_inc[:, i].any():
                 cols.append(requested_start + i)
-            cols.append(period_col)
+            cols.append(layout["period"])
             self._inbound[agent] = np.array(inbound, np.int64)
             self._obs_index[agent] = np.array(cols, np.int64)
             self._action_spaces[agent] = spaces.Box(0.0, self.env.order_bound, (len(inbound),), dtype)

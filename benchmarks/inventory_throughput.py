@@ -164,7 +164,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     labels = [
-        r["impl"].replace("rlsuite InvMgmt-v0 ", "rlsuite ")
+        r["impl"].replace("rlsuite InvMgmt-v0 ", "rlsuite\n").replace(" MultiEchelon", "\nMultiEchelon")
         + (f"\nB={r['batch']} {r['device']}" if "vector" in r["impl"] else "")
         for r in rows
     ]

@@ -1,5 +1,16 @@
-"""Baselines a learned policy must beat: OR policies (more arrive with the baselines issue)."""
+"""Baselines a learned policy must beat: OR policies and exact solvers."""
 
 from .policies import BaseStockPolicy, ConstantOrderPolicy, InventoryPolicy, RandomPolicy, run_episode
+from .solvers import LostSalesDPPolicy, LostSalesSolution, backlog_base_stock, lost_sales_optimal
 
-__all__ = ["BaseStockPolicy", "ConstantOrderPolicy", "InventoryPolicy", "RandomPolicy", "run_episode"]
+__all__ = [
+    "BaseStockPolicy",
+    "ConstantOrderPolicy",
+    "InventoryPolicy",
+    "LostSalesDPPolicy",
+    "LostSalesSolution",
+    "RandomPolicy",
+    "backlog_base_stock",
+    "lost_sales_optimal",
+    "run_episode",
+]

@@ -4,7 +4,17 @@
 neither torch-geometric, pettingzoo, mujoco nor tensorboard.
 """
 
+from typing import Any
+
 from rlsuite import envs
 from rlsuite._version import __version__
 
-__all__ = ["__version__", "envs"]
+
+def evaluate(*args: Any, **kwargs: Any) -> Any:
+    """Evaluate policies on common random numbers: see :func:`rlsuite.baselines.evaluation.evaluate`."""
+    from rlsuite.baselines.evaluation import evaluate as _evaluate
+
+    return _evaluate(*args, **kwargs)
+
+
+__all__ = ["__version__", "envs", "evaluate"]

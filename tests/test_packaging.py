@@ -47,7 +47,7 @@ def test_demo_writes_kpis_and_plot(tmp_path):
     rows = run_demo("InvMgmt-v0", episodes=4, out=tmp_path, show_progress=False)
     assert (tmp_path / "kpis.csv").exists() and (tmp_path / "demo.png").stat().st_size > 10_000
     by_name = {r["policy"]: r for r in rows}
-    # The base-stock heuristic must beat ordering nothing and ordering a constant 20.
-    assert (
-        by_name["base-stock"]["profit"] > by_name["constant-20"]["profit"] > by_name["constant-0"]["profit"]
-    )
+    # The base-stock heuristic must beat ordering a constant 20, which beats ordering nothing;
+    # the hindsight oracle bounds them all.
+    assert by_name["base-stock"]["profit"] > by_name["constant"]["profit"] > by_name["zero"]["profit"]
+    assert all(r["opt_gap_pct"] > 0 for r in rows)

@@ -268,7 +268,9 @@ def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
         "random": lambda env: policies.RandomPolicy(
             env, high=kwargs.get("high", 40.0), seed=kwargs.get("seed", 0)
         ),
-        "base-stock": lambda env: policies.BaseStockPolicy.heuristic(env),
+        "base-stock": lambda env: policies.BaseStockPolicy.newsvendor(env),
+        "newsvendor": lambda env: policies.BaseStockPolicy.newsvendor(env),
+        "sS": lambda env: policies.BaseStockPolicy.s_S(env),
     }
     if name not in factories:
         raise ValueError(f"policy: got {name!r}; allowed: {sorted(factories)}")
@@ -277,4 +279,4 @@ def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
     return factory
 
 
-POLICY_NAMES: tuple[str, ...] = ("zero", "constant", "random", "base-stock")
+POLICY_NAMES: tuple[str, ...] = ("zero", "constant", "random", "base-stock", "newsvendor", "sS")

@@ -15,7 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from scipy.stats import norm
+from scipy import stats
 
 from rlsuite.envs.inventory.core import InventoryCore
 
@@ -69,47 +69,61 @@ class ConstantOrderPolicy(InventoryPolicy):
 
 
 class BaseStockPolicy(InventoryPolicy):
-    """Installation base-stock: each stocking node orders up to its level ``S_j``.
+    """Order-up-to policies for any network: installation or echelon base-stock, capped
+    base-stock and (s, S).
 
-    Inventory position ``IP_j`` = on-hand + units in transit to j (- unmet demand of j's
-    markets in backlog mode); the order ``max(S_j - IP_j, 0)`` is split over j's inbound links
-    by ``split`` (default: equal shares).
+    Each stocking node j watches an inventory position: installation ``IP_j`` = on-hand +
+    units in transit to j (- unmet demand of j's markets in backlog mode); echelon (``echelon=True``)
+    the same summed over j and every node downstream of it. The order is
+
+    * base-stock: ``max(S_j - IP_j, 0)``;
+    * capped (``caps``): ``min(max(S_j - IP_j, 0), cap_j)``;
+    * (s, S) (``reorder_points``): ``S_j - IP_j`` if ``IP_j < s_j`` else 0;
+
+    split over j's inbound links by ``split`` (default: equal shares). Batched over the leading
+    dimension of the observation.
     """
 
     def __init__(
-        self, env: Any, levels: dict[str, float] | np.ndarray, split: np.ndarray | None = None
+        self,
+        env: Any,
+        levels: dict[str, float] | np.ndarray,
+        *,
+        echelon: bool = False,
+        caps: dict[str, float] | np.ndarray | None = None,
+        reorder_points: dict[str, float] | np.ndarray | None = None,
+        split: np.ndarray | None = None,
     ) -> None:
         core = _core_of(env)
         self.core = core
-        names = core.stock_names
-        if isinstance(levels, dict):
-            unknown = set(levels) - set(names)
-            if unknown:
-                raise ValueError(f"levels: unknown nodes {sorted(unknown)}; stocking nodes: {list(names)}")
-            lv = np.array([float(levels.get(n, 0.0)) for n in names])
-        else:
-            lv = np.asarray(levels, dtype=np.float64)
-            if lv.shape != (len(names),):
-                raise ValueError(
-                    f"levels: expected shape ({len(names)},) (one per stocking node), got {lv.shape}"
-                )
-        if not np.all(np.isfinite(lv)):
-            raise ValueError(f"levels: must be finite, got {lv.tolist()}")
-        self.levels = lv
-        idx = core.observation_index()
+        self.levels = self._per_node(levels, "levels")
+        self.caps = None if caps is None else self._per_node(caps, "caps")
+        self.reorder_points = (
+            None if reorder_points is None else self._per_node(reorder_points, "reorder_points")
+        )
+        if self.caps is not None and np.any(self.caps < 0):
+            raise ValueError(f"caps: must be >= 0, got {self.caps.tolist()}")
+        if self.reorder_points is not None and np.any(self.reorder_points > self.levels):
+            raise ValueError("reorder_points: each s must be <= its order-up-to level S")
+        self.echelon = bool(echelon)
         spec = core.spec
+        names = core.stock_names
         pos = {n: i for i, n in enumerate(names)}
         n_links, n_stock = core.n_links, core.n_stock
-        # ip = obs @ ip_map: on-hand + in transit - backlog.
-        self._ip_map = np.zeros((core.obs_dim, n_stock))
+        idx = core.observation_index()
+        # Installation position: ip = obs @ ip_map (on-hand + in transit - backlog).
+        ip_map = np.zeros((core.obs_dim, n_stock))
         for i, col in enumerate(idx["on_hand"]):
-            self._ip_map[col, i] = 1.0
+            ip_map[col, i] = 1.0
         for e, link in enumerate(spec.links):
             for col in idx["pipeline"][e]:
-                self._ip_map[col, pos[link.dst]] = 1.0
+                ip_map[col, pos[link.dst]] = 1.0
         if core.backlog:
             for k, m in enumerate(spec.markets):
-                self._ip_map[idx["unmet"][k], pos[m.src]] -= 1.0
+                ip_map[idx["unmet"][k], pos[m.src]] -= 1.0
+        if self.echelon:
+            ip_map = ip_map @ _downstream_closure(core).T  # node j sums itself and its descendants
+        self._ip_map = ip_map
         inbound = np.zeros((n_stock, n_links))
         for e, link in enumerate(spec.links):
             inbound[pos[link.dst], e] = 1.0
@@ -121,46 +135,133 @@ class BaseStockPolicy(InventoryPolicy):
                 "split: expected [n_stock, n_links] non-negative shares on each node's inbound links"
             )
         self._split = split
-        self.name = "base-stock"
+        kind = "echelon " if self.echelon else ""
+        if self.reorder_points is not None:
+            self.name = f"{kind}(s,S)"
+        elif self.caps is not None:
+            self.name = f"capped {kind}base-stock"
+        else:
+            self.name = f"{kind}base-stock"
+
+    def _per_node(self, values: dict[str, float] | np.ndarray, name: str) -> np.ndarray:
+        names = self.core.stock_names
+        if isinstance(values, dict):
+            unknown = set(values) - set(names)
+            if unknown:
+                raise ValueError(f"{name}: unknown nodes {sorted(unknown)}; stocking nodes: {list(names)}")
+            arr = np.array([float(values.get(n, 0.0)) for n in names])
+        else:
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.shape != (len(names),):
+                raise ValueError(
+                    f"{name}: expected shape ({len(names)},) (one per stocking node), got {arr.shape}"
+                )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}: must be finite, got {arr.tolist()}")
+        return arr
+
+    def position(self, obs: np.ndarray) -> np.ndarray:
+        """Inventory positions ``[B, n_stock]`` (installation or echelon)."""
+        return np.asarray(obs, dtype=np.float64) @ self._ip_map
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        gap = np.maximum(self.levels - obs @ self._ip_map, 0.0)
+        ip = obs @ self._ip_map
+        gap = self.levels - ip
+        if self.reorder_points is not None:
+            gap = np.where(ip < self.reorder_points, gap, 0.0)
+        gap = np.maximum(gap, 0.0)
+        if self.caps is not None:
+            gap = np.minimum(gap, self.caps)
         return gap @ self._split
 
     @classmethod
-    def heuristic(cls, env: Any, service: float | None = None) -> BaseStockPolicy:
-        """Levels from the mean flow through each node over its lead time plus one period,
-        with a safety stock ``z * sqrt(mean)`` (Poisson-like spread), ``z`` the normal quantile
-        of ``service`` (default: the retail critical ratio b / (b + h)). A reasonable start,
-        not an optimum (see the level search in ``rlsuite.baselines``)."""
+    def newsvendor(cls, env: Any) -> BaseStockPolicy:
+        """Installation levels by the newsvendor rule on lead-time demand (gym-invmgmt's
+        Newsvendor baseline): ``S_j = mu_j (L_j + 1) + z_j sigma_j sqrt(L_j + 1)`` with the mean
+        and spread of the demand flowing through j (split equally among a node's suppliers),
+        ``L_j`` its longest inbound lead time, and ``z_j = Phi^-1(b_j / (b_j + h_j))``; ``b_j`` is
+        the market penalty for retailers and ``max(selling - buying price, 0.5)`` upstream."""
         core = _core_of(env)
-        spec = core.spec
-        names = core.stock_names
-        pos = {n: i for i, n in enumerate(names)}
-        flow = np.zeros(core.n_stock)
+        mu, sigma, lead, ratio = _node_statistics(core)
+        z = stats.norm.ppf(np.clip(ratio, 0.5, 0.999))
+        p = (lead + 1) * mu + z * sigma * np.sqrt(lead + 1)
+        policy = cls(env, p)
+        policy.name = "newsvendor"
+        return policy
+
+    @classmethod
+    def s_S(cls, env: Any, service: float = 0.95) -> BaseStockPolicy:
+        """(s, S) levels as gym-invmgmt's baseline: ``s_j = mu_L + z(service) sigma_L`` and
+        ``S_j = s_j + EOQ_j``, ``EOQ_j = sqrt(2 mu_j K_j / h_j)`` with the links' fixed cost K, or a
+        virtual ``K = 10 h_j`` when the network has none."""
+        core = _core_of(env)
+        mu, sigma, lead, _ = _node_statistics(core)
+        s = (lead + 1) * mu + stats.norm.ppf(service) * sigma * np.sqrt(lead + 1)
+        h = np.array([max(n.h, 1e-9) for n in core.spec.stock_nodes])
+        fixed = np.zeros(core.n_stock)
+        pos = {n: i for i, n in enumerate(core.stock_names)}
+        for link in core.spec.links:
+            fixed[pos[link.dst]] = max(fixed[pos[link.dst]], link.K)
+        fixed = np.where(fixed > 0, fixed, 10 * h)
+        eoq = np.sqrt(2 * np.maximum(mu, 1e-9) * fixed / h)
+        return cls(env, s + eoq, reorder_points=s)
+
+    @classmethod
+    def heuristic(cls, env: Any) -> BaseStockPolicy:
+        """The newsvendor levels (:meth:`newsvendor`)."""
+        return cls.newsvendor(env)
+
+
+def _downstream_closure(core: InventoryCore) -> np.ndarray:
+    """``[n_stock, n_stock]`` matrix C with C[j, k] = 1 if k is j or downstream of j."""
+    pos = {n: i for i, n in enumerate(core.stock_names)}
+    n = core.n_stock
+    reach = np.eye(n)
+    for _ in range(n):
+        for link in core.spec.links:
+            if link.src in pos:
+                reach[pos[link.src]] = np.maximum(reach[pos[link.src]], reach[pos[link.dst]])
+    return reach
+
+
+def _node_statistics(core: InventoryCore) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per stocking node: mean and std of the demand flowing through it per period (equal
+    split among suppliers), its longest inbound lead time, and its critical ratio b / (b + h)."""
+    spec = core.spec
+    pos = {n: i for i, n in enumerate(core.stock_names)}
+    n_in = {n: sum(1 for link in spec.links if link.dst == n) for n in core.stock_names}
+    mean, var = np.zeros(core.n_stock), np.zeros(core.n_stock)
+    for _ in range(core.n_stock + 1):  # propagate upstream to a fixed point (the network is acyclic)
+        new_mean, new_var = np.zeros(core.n_stock), np.zeros(core.n_stock)
         for m in spec.markets:
-            flow[pos[m.src]] += m.demand.mean
-        # Propagate upstream in reverse topological order with equal splits.
-        n_in = {n: sum(1 for link in spec.links if link.dst == n) for n in names}
-        for _ in range(len(names)):
-            new = np.zeros(core.n_stock)
-            for m in spec.markets:
-                new[pos[m.src]] += m.demand.mean
-            for link in spec.links:
-                if link.src in pos:
-                    new[pos[link.src]] += flow[pos[link.dst]] / n_in[link.dst]
-            flow = new
-        lead = np.zeros(core.n_stock)
-        for n in names:
-            lts = [link.L for link in spec.links if link.dst == n]
-            lead[pos[n]] = float(np.mean(lts))
-        if service is None:
-            m0 = spec.markets[0]
-            h = next(node.h for node in spec.nodes if node.name == m0.src)
-            service = m0.b / (m0.b + h) if m0.b + h > 0 else 0.9
-        z = float(norm.ppf(min(max(service, 0.5), 0.999)))
-        horizon = flow * (lead + 1)
-        return cls(env, horizon + z * np.sqrt(horizon))
+            d = m.demand
+            new_mean[pos[m.src]] += d.mean
+            std = (
+                d.std
+                if d.std is not None
+                else (np.sqrt(d.mean) if d.dist != "uniform" else d.mean / np.sqrt(3))
+            )
+            new_var[pos[m.src]] += std**2 if d.dist != "trace" else 0.0
+        for link in spec.links:
+            if link.src in pos:
+                share = 1.0 / n_in[link.dst]
+                new_mean[pos[link.src]] += share * mean[pos[link.dst]]
+                new_var[pos[link.src]] += share * var[pos[link.dst]]
+        mean, var = new_mean, new_var
+    lead = np.array([max(link.L for link in spec.links if link.dst == n) for n in core.stock_names], float)
+    nodes = {n.name: n for n in spec.nodes}
+    ratio = np.zeros(core.n_stock)
+    for n, i in pos.items():
+        h = nodes[n].h
+        markets = [m for m in spec.markets if m.src == n]
+        if markets:
+            b = float(np.mean([m.b for m in markets]))
+        else:
+            sell = [link.p for link in spec.links if link.src == n]
+            buy = [link.p for link in spec.links if link.dst == n]
+            b = max(float(np.mean(sell)) - float(np.mean(buy)), 0.5)
+        ratio[i] = b / (b + h) if b + h > 0 else 0.5
+    return mean, np.sqrt(var), lead, ratio
 
 
 class RandomPolicy(InventoryPolicy):

@@ -1,0 +1,73 @@
+"""OR policies (installation/echelon/capped base-stock, (s,S), newsvendor) and the level search."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import rlsuite
+from rlsuite.baselines import BaseStockPolicy, backlog_base_stock, search_base_stock_levels
+from rlsuite.envs.inventory import InvMgmtEnv, InvMgmtVectorEnv
+
+
+def test_order_rules_on_hand_made_positions():
+    env = InvMgmtEnv("serial")
+    obs, _ = env.reset(seed=0)  # on-hand 100, 100, 200; nothing in transit
+    base = BaseStockPolicy(env, [120.0, 90.0, 250.0])
+    np.testing.assert_allclose(base.predict(obs)[0], [20.0, 0.0, 50.0])
+    capped = BaseStockPolicy(env, [120.0, 90.0, 250.0], caps=[10.0, 10.0, 10.0])
+    np.testing.assert_allclose(capped.predict(obs)[0], [10.0, 0.0, 10.0])
+    ss = BaseStockPolicy(env, [120.0, 90.0, 250.0], reorder_points=[110.0, 80.0, 190.0])
+    np.testing.assert_allclose(ss.predict(obs)[0], [20.0, 0.0, 0.0])  # 200 >= s = 190: no order
+    ech = BaseStockPolicy(env, [120.0, 230.0, 450.0], echelon=True)
+    np.testing.assert_allclose(ech.position(obs), [100.0, 200.0, 400.0])
+    np.testing.assert_allclose(ech.predict(obs)[0], [20.0, 30.0, 50.0])
+    with pytest.raises(ValueError, match="levels"):
+        BaseStockPolicy(env, [1.0, 2.0])
+    with pytest.raises(ValueError, match="reorder_points"):
+        BaseStockPolicy(env, [1.0, 2.0, 3.0], reorder_points=[5.0, 0.0, 0.0])
+
+
+def test_positions_count_pipeline_and_backlog():
+    env = InvMgmtEnv("serial", demand_trace=np.full(30, 150.0))
+    env.reset(seed=0)
+    obs, *_ = env.step(np.array([30.0, 0.0, 0.0]))
+    base = BaseStockPolicy(env, [0.0, 0.0, 0.0])
+    # Retailer: sold its 100, 50 backlogged, 30 in transit -> position 0 + 30 - 50.
+    assert base.position(obs)[0] == pytest.approx(-20.0)
+
+
+def test_newsvendor_levels_equal_the_closed_form_for_a_single_store():
+    env = gym.make("InvMgmt-SingleStore-Backlog-v0")
+    level, _ = backlog_base_stock(4, 1.0, 9.0, mean=5.0, std=1.6)
+    assert BaseStockPolicy.newsvendor(env).levels[0] == pytest.approx(level)
+
+
+def test_policies_are_batched():
+    venv = InvMgmtVectorEnv(5, "divergent")
+    obs, _ = venv.reset(seed=0)
+    for policy in (BaseStockPolicy.newsvendor(venv), BaseStockPolicy.s_S(venv)):
+        action, _ = policy.predict(obs)
+        assert action.shape == (5, 11) and (action >= 0).all()
+
+
+def test_level_search_improves_on_its_start_and_finds_the_known_optimum():
+    res = search_base_stock_levels(
+        "InvMgmt-SingleStore-Backlog-v0",
+        init=np.array([20.0]),
+        num_periods=200,
+        warmup=50,
+        train_seeds=range(256),
+        eval_seeds=range(1000, 1256),
+        min_step=0.25,
+    )
+    assert res.levels[0] == pytest.approx(29.585, abs=1.0)
+    assert -res.objective == pytest.approx(6.29, abs=0.1)
+    serial = search_base_stock_levels("InvMgmt-Serial-v0", train_seeds=range(32), eval_seeds=range(100, 164))
+    start = rlsuite.evaluate(
+        BaseStockPolicy.newsvendor(InvMgmtEnv("serial")), "InvMgmt-Serial-v0", seeds=range(32)
+    )
+    assert serial.train_objective > start.summary()[0]["profit"] + 10
+    policy = serial.policy(InvMgmtEnv("serial"))
+    assert policy.name == "base-stock (searched)"
+    with pytest.raises(ValueError, match="kind"):
+        search_base_stock_levels("InvMgmt-v0", kind="magic")

@@ -1,7 +1,14 @@
 """Baselines a learned policy must beat: OR policies, exact solvers and the hindsight oracle."""
 
 from .evaluation import EvalResult, evaluate, policy_factory
-from .oracle import OraclePlan, OraclePlanPolicy, episode_demand, hindsight_oracle
+from .oracle import (
+    OraclePlan,
+    OraclePlanPolicy,
+    RollingHorizonLPPolicy,
+    StartState,
+    episode_demand,
+    hindsight_oracle,
+)
 from .policies import BaseStockPolicy, ConstantOrderPolicy, InventoryPolicy, RandomPolicy, run_episode
 from .search import LevelSearchResult, search_base_stock_levels
 from .solvers import LostSalesDPPolicy, LostSalesSolution, backlog_base_stock, lost_sales_optimal
@@ -17,6 +24,8 @@ __all__ = [
     "OraclePlan",
     "OraclePlanPolicy",
     "RandomPolicy",
+    "RollingHorizonLPPolicy",
+    "StartState",
     "backlog_base_stock",
     "episode_demand",
     "evaluate",

@@ -261,6 +261,7 @@ def _run(
 def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
     """A named baseline as a factory ``env -> policy`` (used by the CLI and the demo)."""
     from . import policies
+    from .oracle import RollingHorizonLPPolicy
 
     factories: dict[str, Callable[[Any], Any]] = {
         "zero": lambda env: policies.ConstantOrderPolicy(env, 0.0),
@@ -271,6 +272,7 @@ def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
         "base-stock": lambda env: policies.BaseStockPolicy.newsvendor(env),
         "newsvendor": lambda env: policies.BaseStockPolicy.newsvendor(env),
         "sS": lambda env: policies.BaseStockPolicy.s_S(env),
+        "dlp": lambda env: RollingHorizonLPPolicy(env, kwargs.get("horizon")),
     }
     if name not in factories:
         raise ValueError(f"policy: got {name!r}; allowed: {sorted(factories)}")
@@ -279,4 +281,4 @@ def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
     return factory
 
 
-POLICY_NAMES: tuple[str, ...] = ("zero", "constant", "random", "base-stock", "newsvendor", "sS")
+POLICY_NAMES: tuple[str, ...] = ("zero", "constant", "random", "base-stock", "newsvendor", "sS", "dlp")

@@ -27,6 +27,31 @@ from .policies import InventoryPolicy, _core_of
 
 
 @dataclass
+class StartState:
+    """Where a plan starts: on-hand ``[n_stock]``, units in transit ``[n_slots]`` (the core's
+    pipeline layout) and last period's unmet demand ``[n_markets]``."""
+
+    on_hand: np.ndarray
+    pipeline: np.ndarray
+    backlog: np.ndarray
+
+    @classmethod
+    def initial(cls, core: InventoryCore) -> StartState:
+        return cls(
+            np.array([n.I0 for n in core.spec.stock_nodes], dtype=np.float64),
+            np.zeros(core.n_slots),
+            np.zeros(core.n_markets),
+        )
+
+    @classmethod
+    def from_observation(cls, core: InventoryCore, obs: np.ndarray) -> StartState:
+        """The state behind a flat ``InvMgmt`` observation (it holds the whole state)."""
+        idx = core.observation_index()
+        slots = [c for cols in idx["pipeline"] for c in cols]
+        return cls(obs[idx["on_hand"]].astype(np.float64), obs[slots].astype(np.float64), obs[idx["unmet"]])
+
+
+@dataclass
 class OraclePlan:
     """The hindsight-optimal plan of one episode."""
 
@@ -47,10 +72,18 @@ class OraclePlan:
         return (self.profit - profit) / max(abs(self.profit), 1e-12) * 100.0
 
 
-def hindsight_oracle(env: Any, demand: Any, *, time_limit: float | None = None) -> OraclePlan:
+def hindsight_oracle(
+    env: Any,
+    demand: Any,
+    *,
+    start: StartState | None = None,
+    order_bound: float | None = None,
+    time_limit: float | None = None,
+) -> OraclePlan:
     """Solve the perfect-information problem of ``env`` (an ``InvMgmt`` env, single or vector,
     or an :class:`InventoryCore`) on the demand trace ``demand [T]`` or ``[T, n_markets]``
-    over ``T`` periods from the network's initial state.
+    over ``T`` periods, from the network's initial state or from ``start`` (on-hand, units in
+    transit and backlog, e.g. read from an observation by :meth:`StartState.from_observation`).
 
     Raises ``ValueError`` for a malformed trace and ``RuntimeError`` naming HiGHS's status when
     the program cannot be solved (e.g. a time limit).
@@ -66,8 +99,11 @@ def hindsight_oracle(env: Any, demand: Any, *, time_limit: float | None = None) 
         raise ValueError("demand: must be finite and non-negative")
     T, M = D.shape
     nL, nS = core.n_links, core.n_stock
-    horizon = getattr(getattr(env, "unwrapped", env), "num_periods", T)
-    bound = spec.order_bound(horizon)
+    if order_bound is None:
+        order_bound = spec.order_bound(getattr(getattr(env, "unwrapped", env), "num_periods", T))
+    bound = float(order_bound)
+    start = start or StartState.initial(core)
+    slot = {key: i for i, key in enumerate(core._slot_of)}
     sidx = {name: i for i, name in enumerate(core.stock_names)}
     nodes = {n.name: n for n in spec.nodes}
     has_fixed = any(link.K > 0 for link in spec.links)
@@ -91,7 +127,16 @@ def hindsight_oracle(env: Any, demand: Any, *, time_limit: float | None = None) 
     def Z(t: int, e: int) -> int:
         return t * per + nL + 2 * M + nS + e
 
-    i0 = np.array([n.I0 for n in spec.stock_nodes])
+    i0 = np.asarray(start.on_hand, dtype=np.float64)
+
+    def arriving(j: int, t: int) -> float:
+        """Units already in transit at the start that reach stocking node j in period t."""
+        return sum(
+            float(start.pipeline[slot[(e, t)]])
+            for e, link in enumerate(spec.links)
+            if sidx.get(link.dst) == j and t < link.L
+        )
+
     c = np.zeros(n_var)  # minimise -profit
     for t in range(T):
         for m, mk in enumerate(spec.markets):
@@ -123,7 +168,7 @@ def hindsight_oracle(env: Any, demand: Any, *, time_limit: float | None = None) 
         for j, n in enumerate(spec.stock_nodes):
             # Balance: X[t+1] = X[t] + arrivals - shipped / v - sold.
             entries: list[tuple[int, float]] = [(X(t, j), 1.0)]
-            rhs = i0[j] if t == 0 else 0.0
+            rhs = (i0[j] if t == 0 else 0.0) + arriving(j, t)
             if t > 0:
                 entries.append((X(t - 1, j), -1.0))
             for e, link in enumerate(spec.links):
@@ -145,7 +190,9 @@ def hindsight_oracle(env: Any, demand: Any, *, time_limit: float | None = None) 
             ]
             if out:
                 entries = list(out)
-                rhs = i0[j] if t == 0 else 0.0
+                rhs = (i0[j] if t == 0 else 0.0) + (
+                    arriving(j, t) if core.event_order == "receive_first" else 0.0
+                )
                 if t > 0:
                     entries.append((X(t - 1, j), -1.0))
                 if core.event_order == "receive_first":
@@ -165,7 +212,7 @@ def hindsight_oracle(env: Any, demand: Any, *, time_limit: float | None = None) 
             if core.backlog and t > 0:
                 entries.append((U(t - 1, m), -1.0))
             add(eq_rows, eq_cols, eq_vals, r_eq, entries)
-            eq_rhs.append(D[t, m])
+            eq_rhs.append(D[t, m] + (start.backlog[m] if core.backlog and t == 0 else 0.0))
             r_eq += 1
         if has_fixed:
             for e in range(nL):  # R <= bound * Z
@@ -211,8 +258,12 @@ def hindsight_oracle(env: Any, demand: Any, *, time_limit: float | None = None) 
         raise RuntimeError(f"hindsight oracle: HiGHS could not solve the plan: {message}")
     x = np.asarray(x).reshape(T, per)
     on_hand = np.vstack([i0, x[:, nL + 2 * M : nL + 2 * M + nS]])
+    # Units in transit at the start are charged pipeline holding until they arrive (a constant).
+    carried = sum(
+        spec.links[e].g * float(start.pipeline[slot[(e, k)]]) * min(k, T) for (e, k) in core._slot_of
+    )
     return OraclePlan(
-        profit=float(-(c @ x.reshape(-1))),
+        profit=float(-(c @ x.reshape(-1))) - carried,
         orders=np.maximum(x[:, :nL], 0.0),
         sold=x[:, nL : nL + M],
         unmet=x[:, nL + M : nL + 2 * M],
@@ -247,3 +298,36 @@ class OraclePlanPolicy(InventoryPolicy):
         return np.stack(
             [plan.orders[min(k, len(plan.orders) - 1)] for plan, k in zip(self.plans, t, strict=True)]
         )
+
+
+class RollingHorizonLPPolicy(InventoryPolicy):
+    """Model-predictive control with a deterministic LP: every period, plan ``horizon`` periods
+    ahead from the current state (read from the observation) against the mean demand forecast
+    (the demand model's own means, i.e. an informed forecast) and apply the first period's
+    orders. Planning ignores the episode's end, like gym-invmgmt's DLP baseline."""
+
+    def __init__(self, env: Any, horizon: int | None = None) -> None:
+        self.core = _core_of(env)
+        base = getattr(env, "unwrapped", env)
+        self.sampler = base.sampler
+        self.order_bound = base.order_bound
+        max_lead = self.core.max_lead
+        self.horizon = int(horizon) if horizon is not None else max(10, max_lead + 2)
+        if self.horizon < 1:
+            raise ValueError(f"horizon: got {horizon!r}; must be >= 1")
+        self._period = self.core.observation_index()["period"]
+        self.name = f"DLP(H={self.horizon})"
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        out = np.zeros((obs.shape[0], self.core.n_links))
+        for i, row in enumerate(obs):
+            t = int(np.rint(row[self._period]))
+            forecast = self.sampler.means(t, self.horizon)
+            plan = hindsight_oracle(
+                self.core,
+                forecast,
+                start=StartState.from_observation(self.core, row),
+                order_bound=self.order_bound,
+            )
+            out[i] = plan.orders[0]
+        return out

@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev = sub.add_parser(
         "evaluate", help="evaluate a baseline policy on an environment id (KPIs with 95%% CIs)"
     )
-    ev.add_argument("policy", help="zero, constant, random, base-stock (= newsvendor), newsvendor, sS")
+    ev.add_argument("policy", help="zero, constant, random, base-stock (= newsvendor), newsvendor, sS, dlp")
     ev.add_argument("env_id", help="an InvMgmt id, e.g. InvMgmt-v0")
     ev.add_argument("--seeds", type=int, nargs="+", help="episode seeds (default: 0..episodes-1)")
     ev.add_argument("--episodes", type=int, default=10, help="episodes when --seeds is not given")

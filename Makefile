@@ -36,6 +36,7 @@ test-slow: $(VENV)/.test-deps
 
 bench: $(VENV)/.test-deps
 	$(BIN)/python benchmarks/inventory_throughput.py
+	$(BIN)/python benchmarks/inventory_baselines.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

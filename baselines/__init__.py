@@ -1,6 +1,6 @@
 """Baselines a learned policy must beat: OR policies, exact solvers and the hindsight oracle."""
 
-from .evaluation import EvalResult, evaluate, policy_factory
+from .evaluation import EvalResult, evaluate, from_env, policy_factory
 from .oracle import (
     OraclePlan,
     OraclePlanPolicy,
@@ -29,6 +29,7 @@ __all__ = [
     "backlog_base_stock",
     "episode_demand",
     "evaluate",
+    "from_env",
     "hindsight_oracle",
     "lost_sales_optimal",
     "policy_factory",

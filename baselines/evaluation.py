@@ -180,8 +180,8 @@ def evaluate(
     Args:
         policy: an object with ``predict(obs)`` (an rlsuite agent, a Stable-Baselines3 model, a
             baseline), a callable ``obs [B, obs_dim] -> orders [B, n_links] or [n_links]``, a
-            callable taking the vector env and returning such a policy (``needs_env``, e.g. a
-            baseline class), or a mapping name -> any of these.
+            factory ``env -> policy`` wrapped by :func:`from_env` (e.g.
+            ``from_env(BaseStockPolicy.newsvendor)``), or a mapping name -> any of these.
         env: an ``InvMgmt`` id or env (its configuration is reused).
         seeds: the episodes' seeds (default ``range(episodes)``).
         episodes: number of episodes when ``seeds`` is None.
@@ -258,6 +258,18 @@ def _run(
     return out, r
 
 
+def from_env(factory: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Mark ``factory(env) -> policy`` so that :func:`evaluate` builds the policy on its own
+    vector env (baselines need the env's network to be built)."""
+
+    def make(env: Any) -> Any:
+        return factory(env)
+
+    make.needs_env = True  # type: ignore[attr-defined]
+    make.__name__ = getattr(factory, "__name__", "policy")
+    return make
+
+
 def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
     """A named baseline as a factory ``env -> policy`` (used by the CLI and the demo)."""
     from . import policies
@@ -276,9 +288,7 @@ def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
     }
     if name not in factories:
         raise ValueError(f"policy: got {name!r}; allowed: {sorted(factories)}")
-    factory = factories[name]
-    factory.needs_env = True  # type: ignore[attr-defined]
-    return factory
+    return from_env(factories[name])
 
 
 POLICY_NAMES: tuple[str, ...] = ("zero", "constant", "random", "base-stock", "newsvendor", "sS", "dlp")

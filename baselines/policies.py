@@ -15,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from scipy import stats
 
 from rlsuite.envs.inventory.core import InventoryCore
@@ -173,6 +174,21 @@ class BaseStockPolicy(InventoryPolicy):
         if self.caps is not None:
             gap = np.minimum(gap, self.caps)
         return gap @ self._split
+
+    def torch_orders(self, obs: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+        """The same rule in torch for the differentiable core: ``obs [B, obs_dim]`` (e.g.
+        ``core.observe(state)``) -> orders ``[B, n_links]``, differentiable in ``levels``
+        (default: this policy's levels) by PyTorch sub-gradients."""
+        as_t = lambda a: torch.as_tensor(a, dtype=obs.dtype, device=obs.device)  # noqa: E731
+        S = as_t(self.levels) if levels is None else levels
+        ip = obs @ as_t(self._ip_map)
+        gap = S - ip
+        if self.reorder_points is not None:
+            gap = torch.where(ip < as_t(self.reorder_points), gap, torch.zeros_like(gap))
+        gap = gap.clamp_min(0.0)
+        if self.caps is not None:
+            gap = torch.minimum(gap, as_t(self.caps))
+        return gap @ as_t(self._split)
 
     @classmethod
     def newsvendor(cls, env: Any) -> BaseStockPolicy:

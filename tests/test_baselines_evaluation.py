@@ -9,7 +9,7 @@ import pytest
 
 import rlsuite
 from rlsuite.baselines import BaseStockPolicy, ConstantOrderPolicy, run_episode
-from rlsuite.baselines.evaluation import KPI_NAMES, policy_factory
+from rlsuite.baselines.evaluation import KPI_NAMES, from_env, policy_factory
 
 
 def test_evaluate_matches_single_env_episodes_on_the_same_seeds():
@@ -60,7 +60,7 @@ def test_confidence_interval_is_student_t():
 
 def test_long_run_mode_and_oracle_gap():
     res = rlsuite.evaluate(
-        {"S*": _needs_env(lambda env: BaseStockPolicy(env, [29.585]))},
+        {"S*": from_env(lambda env: BaseStockPolicy(env, [29.585]))},
         "InvMgmt-SingleStore-Backlog-v0",
         seeds=range(64),
         num_periods=400,
@@ -122,6 +122,8 @@ def test_cli_evaluate(tmp_path):
     assert bad.returncode != 0
 
 
-def _needs_env(factory):
-    factory.needs_env = True
-    return factory
+@pytest.mark.parametrize("env_id", sorted(rlsuite.envs.INVMGMT_IDS))
+def test_evaluate_with_oracle_on_every_registered_id(env_id):
+    res = rlsuite.evaluate(policy_factory("newsvendor"), env_id, seeds=[0, 1], num_periods=20, oracle=True)
+    row = res.summary()[0]
+    assert np.isfinite(row["profit"]) and row["opt_gap_pct"] >= -1e-9

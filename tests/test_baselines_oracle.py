@@ -109,3 +109,9 @@ def test_rolling_horizon_lp_policy():
     plans = [hindsight_oracle(env, episode_demand(env, s)).profit for s in (42, 123)]
     assert all(p < q for p, q in zip(profits, plans, strict=True))
     assert np.mean(profits) > 500  # far better than doing nothing (about -900)
+
+
+def test_unsolved_plan_reports_highs_status():
+    env = gym.make("InvMgmt-v0")
+    with pytest.raises(RuntimeError, match="HiGHS"):
+        hindsight_oracle(env, episode_demand(env, 0), time_limit=0.0)

@@ -71,3 +71,25 @@ def test_level_search_improves_on_its_start_and_finds_the_known_optimum():
     assert policy.name == "base-stock (searched)"
     with pytest.raises(ValueError, match="kind"):
         search_base_stock_levels("InvMgmt-v0", kind="magic")
+
+
+def test_torch_rule_drives_the_differentiable_core():
+    import torch
+
+    from rlsuite.envs.inventory import InventoryCore, NetworkSpec
+
+    core = InventoryCore(NetworkSpec.single_store(backlog=True, demand=None), backlog=True)
+    env = InvMgmtEnv("single_store", backlog=True)
+    policy = BaseStockPolicy(env, [20.0])
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_allclose(
+        policy.torch_orders(torch.as_tensor(obs)[None]).numpy()[0], policy.predict(obs)[0]
+    )
+    levels = torch.tensor([22.0], dtype=torch.float64, requires_grad=True)
+    demand = torch.as_tensor(np.random.default_rng(0).poisson(5, (200, 64, 1)), dtype=torch.float64)
+    state, cost = core.initial_state(64), 0.0
+    for t in range(200):
+        state, reward, _ = core.step(state, policy.torch_orders(core.observe(state), levels), demand[t])
+        cost = cost - reward.mean()
+    cost.backward()
+    assert torch.isfinite(levels.grad).all() and levels.grad.item() != 0.0

@@ -14,7 +14,7 @@ from typing import Any
 
 from rlsuite.progress import format_table
 
-DEMO_POLICIES = ("zero", "constant", "random", "base-stock")
+DEMO_POLICIES = ("zero", "constant", "random", "newsvendor", "sS")
 COLUMNS = [
     "policy",
     "profit",

@@ -6,34 +6,33 @@ average cost is 3.9666 (L = 1) and 6.2869 (L = 4) (Monte Carlo reference values,
 ../shared/reference/inventory.md section 4.7).
 """
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
-import rlsuite  # noqa: F401
-from rlsuite.baselines import BaseStockPolicy
+import rlsuite
+from rlsuite.baselines import BaseStockPolicy, from_env
 
 
 def long_run_cost(
     lead_time: int, level: float, copies: int, periods: int, warmup: int
 ) -> tuple[float, float]:
-    env = gym.make_vec(
-        "InvMgmt-SingleStore-Backlog-v0", num_envs=copies, num_periods=periods, lead_time=lead_time
+    """Average cost per period after the warm-up (mean over copies, and its 95% CI half-width)."""
+    res = rlsuite.evaluate(
+        from_env(lambda env: BaseStockPolicy(env, [level])),
+        "InvMgmt-SingleStore-Backlog-v0",
+        seeds=range(2024, 2024 + copies),
+        num_periods=periods,
+        warmup=warmup,
+        env_kwargs={"lead_time": lead_time},
     )
-    policy = BaseStockPolicy(env, [level])
-    obs, _ = env.reset(seed=2024)
-    costs = []
-    for _ in range(periods):
-        obs, reward, *_ = env.step(policy.predict(obs)[0])
-        costs.append(-reward)
-    per_copy = np.array(costs)[warmup:].mean(0)
-    return float(per_copy.mean()), float(per_copy.std(ddof=1) / np.sqrt(copies))
+    row = res.summary()[0]
+    return row["avg_cost"], row["avg_cost_ci95"]
 
 
 @pytest.mark.parametrize("lead_time,level,optimum", [(1, 12.900, 3.9666), (4, 29.585, 6.2869)])
 def test_base_stock_at_optimal_level_reaches_known_cost(lead_time, level, optimum):
-    mean, se = long_run_cost(lead_time, level, copies=4096, periods=700, warmup=100)
-    assert abs(mean - optimum) < 4 * se + 0.005, (mean, se)
+    mean, ci = long_run_cost(lead_time, level, copies=4096, periods=700, warmup=100)
+    assert abs(mean - optimum) < 2 * ci + 0.005, (mean, ci)
 
 
 def test_other_levels_cost_more():

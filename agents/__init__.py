@@ -1,1 +1,34 @@
-"""rlsuite learning algorithms (PPO, BPO, PDPPO, HDPO, ...) with Stable-Baselines3's public surface."""
+"""rlsuite learning algorithms with Stable-Baselines3's public surface.
+
+>>> from rlsuite.agents import PPO
+>>> model = PPO("MlpPolicy", "CartPole-v1", seed=0).learn(50_000)
+"""
+
+from .bpo import BPO
+from .common.base import linear_schedule
+from .common.callbacks import (
+    BaseCallback,
+    CallbackList,
+    CheckpointCallback,
+    EvalCallback,
+    ProgressBarCallback,
+    StopTrainingOnRewardThreshold,
+    evaluate_policy,
+)
+from .common.logger import Logger, configure
+from .ppo import PPO
+
+__all__ = [
+    "BPO",
+    "PPO",
+    "BaseCallback",
+    "CallbackList",
+    "CheckpointCallback",
+    "EvalCallback",
+    "Logger",
+    "ProgressBarCallback",
+    "StopTrainingOnRewardThreshold",
+    "configure",
+    "evaluate_policy",
+    "linear_schedule",
+]

@@ -1,0 +1,220 @@
+"""Actor-critic policies: ``MlpPolicy`` (Box observations) and ``MultiInputPolicy`` (Dict).
+
+``policy_kwargs`` keys follow Stable-Baselines3: ``net_arch`` (a list, used for both networks,
+or ``dict(pi=[...], vf=[...])``), ``activation_fn``, ``ortho_init``, ``log_std_init``,
+``features_extractor_class``, ``features_extractor_kwargs``, ``share_features_extractor``.
+An ``action_mask`` key of a Dict observation is not a feature: the algorithms read it as the
+invalid-action mask.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor, nn
+
+from .distributions import ActionHead
+
+MASK_KEY = "action_mask"
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
+
+
+def _flat_dim(space: spaces.Space) -> int:
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.MultiBinary):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.sum(space.nvec))
+    raise ValueError(
+        f"observation_space: {type(space).__name__} is not supported; allowed: Box, Discrete, MultiBinary, "
+        "MultiDiscrete, or a Dict of those"
+    )
+
+
+def _flatten(space: spaces.Space, x: Tensor) -> Tensor:
+    b = x.shape[0]
+    if isinstance(space, spaces.Discrete):
+        return nn.functional.one_hot((x.long().reshape(b) - int(space.start)), int(space.n)).float()
+    if isinstance(space, spaces.MultiDiscrete):
+        parts = [
+            nn.functional.one_hot(x.long().reshape(b, -1)[:, i], int(n))
+            for i, n in enumerate(space.nvec.ravel())
+        ]
+        return torch.cat(parts, 1).float()
+    return x.reshape(b, -1).float()
+
+
+class FlattenExtractor(nn.Module):
+    """Flattens a non-Dict observation (Discrete / MultiDiscrete one-hot encoded)."""
+
+    def __init__(self, observation_space: spaces.Space) -> None:
+        super().__init__()
+        self.observation_space = observation_space
+        self.features_dim = _flat_dim(observation_space)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return _flatten(self.observation_space, obs)
+
+
+class CombinedExtractor(nn.Module):
+    """Flattens and concatenates every key of a Dict observation (except ``action_mask``)."""
+
+    def __init__(self, observation_space: spaces.Dict) -> None:
+        super().__init__()
+        if not isinstance(observation_space, spaces.Dict):
+            raise ValueError("CombinedExtractor needs a Dict observation space (MultiInputPolicy)")
+        self.keys = [k for k in observation_space.spaces if k != MASK_KEY]
+        self.observation_space = observation_space
+        self.features_dim = sum(_flat_dim(observation_space[k]) for k in self.keys)
+
+    def forward(self, obs: dict[str, Tensor]) -> Tensor:
+        return torch.cat([_flatten(self.observation_space[k], obs[k]) for k in self.keys], dim=1)
+
+
+def _mlp(in_dim: int, sizes: list[int], activation: type[nn.Module]) -> tuple[nn.Sequential, int]:
+    layers: list[nn.Module] = []
+    for size in sizes:
+        layers += [nn.Linear(in_dim, size), activation()]
+        in_dim = size
+    return nn.Sequential(*layers), in_dim
+
+
+class PolicyOutput(NamedTuple):
+    values: Tensor
+    log_prob: Tensor
+    entropy: Tensor
+    median: Tensor | None
+
+
+class ActorCriticPolicy(nn.Module):
+    """Separate actor and critic MLPs on a features extractor (SB3's ``ActorCriticPolicy``).
+
+    ``median_head=True`` adds BPO's median head u(s), an MLP (sizes of ``net_arch['pi']``) on
+    the critic's latent.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] | str = nn.Tanh,
+        ortho_init: bool = True,
+        log_std_init: float = 0.0,
+        features_extractor_class: type[nn.Module] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        share_features_extractor: bool = True,
+        median_head: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(activation_fn, str):
+            if activation_fn not in _ACTIVATIONS:
+                raise ValueError(
+                    f"activation_fn: got {activation_fn!r}; allowed: {sorted(_ACTIVATIONS)} or a class"
+                )
+            activation_fn = _ACTIVATIONS[activation_fn]
+        if net_arch is None:
+            net_arch = {"pi": [64, 64], "vf": [64, 64]}
+        if isinstance(net_arch, (list, tuple)):
+            net_arch = {"pi": list(net_arch), "vf": list(net_arch)}
+        if not isinstance(net_arch, dict) or set(net_arch) - {"pi", "vf"}:
+            raise ValueError(
+                f"net_arch: got {net_arch!r}; expected a list of sizes or dict(pi=[...], vf=[...])"
+            )
+        self.observation_space = observation_space
+        self.action_space = action_space
+        if features_extractor_class is None:
+            features_extractor_class = (
+                CombinedExtractor if isinstance(observation_space, spaces.Dict) else FlattenExtractor
+            )
+        fe_kwargs = features_extractor_kwargs or {}
+        self.features_extractor = features_extractor_class(observation_space, **fe_kwargs)
+        self.vf_features_extractor = (
+            self.features_extractor
+            if share_features_extractor
+            else features_extractor_class(observation_space, **fe_kwargs)
+        )
+        dim = int(self.features_extractor.features_dim)
+        self.pi_net, pi_dim = _mlp(dim, list(net_arch.get("pi", [])), activation_fn)
+        self.vf_net, vf_dim = _mlp(dim, list(net_arch.get("vf", [])), activation_fn)
+        self.action_head = ActionHead(action_space, pi_dim, log_std_init)
+        self.value_head = nn.Linear(vf_dim, 1)
+        self.median_net: nn.Module | None = None
+        if median_head:
+            body, m_dim = _mlp(vf_dim, list(net_arch.get("pi", [])), activation_fn)
+            self.median_net = nn.Sequential(body, nn.Linear(m_dim, 1))
+        self.share_features_extractor = share_features_extractor
+        if ortho_init:
+            self._orthogonal_init()
+
+    def _orthogonal_init(self) -> None:
+        """Hidden layers gain sqrt(2), policy head 0.01, value and median heads 1; biases 0."""
+
+        def init(module: nn.Module, gain: float) -> None:
+            for m in module.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.orthogonal_(m.weight, gain=gain)
+                    nn.init.zeros_(m.bias)
+
+        for net in (self.features_extractor, self.vf_features_extractor, self.pi_net, self.vf_net):
+            init(net, math.sqrt(2))
+        init(self.action_head.net, 0.01)
+        init(self.value_head, 1.0)
+        if self.median_net is not None:
+            init(self.median_net, 1.0)
+
+    # ------------------------------------------------------------------ forward passes
+    def _latents(self, obs: Any) -> tuple[Tensor, Tensor]:
+        features = self.features_extractor(obs)
+        vf_features = features if self.share_features_extractor else self.vf_features_extractor(obs)
+        return self.pi_net(features), self.vf_net(vf_features)
+
+    def forward(
+        self,
+        obs: Any,
+        deterministic: bool = False,
+        action_masks: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Sample (or take the mode of) actions: ``(actions [B, action_dim], values [B], log_prob [B])``."""
+        latent_pi, latent_vf = self._latents(obs)
+        dist = self.action_head.distribution(latent_pi, action_masks)
+        actions = dist.mode() if deterministic else dist.sample(generator)
+        return actions, self.value_head(latent_vf).squeeze(-1), dist.log_prob(actions)
+
+    def evaluate_actions(self, obs: Any, actions: Tensor, action_masks: Tensor | None = None) -> PolicyOutput:
+        latent_pi, latent_vf = self._latents(obs)
+        dist = self.action_head.distribution(latent_pi, action_masks)
+        median = self.median_net(latent_vf).squeeze(-1) if self.median_net is not None else None
+        return PolicyOutput(
+            self.value_head(latent_vf).squeeze(-1), dist.log_prob(actions), dist.entropy(), median
+        )
+
+    def predict_values(self, obs: Any) -> Tensor:
+        features = self.vf_features_extractor(obs)
+        return self.value_head(self.vf_net(features)).squeeze(-1)
+
+    def act(
+        self,
+        obs: Any,
+        deterministic: bool = True,
+        action_masks: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Actions only (inference)."""
+        latent_pi = self.pi_net(self.features_extractor(obs))
+        dist = self.action_head.distribution(latent_pi, action_masks)
+        return dist.mode() if deterministic else dist.sample(generator)
+
+
+POLICY_ALIASES: dict[str, type[ActorCriticPolicy]] = {
+    "MlpPolicy": ActorCriticPolicy,
+    "MultiInputPolicy": ActorCriticPolicy,
+}

@@ -517,7 +517,7 @@ class OnPolicyAlgorithm(ABC):
         self.logger.record("train/explained_variance", ev)
         self.logger.record("train/n_updates", self._n_updates)
         if hasattr(self.policy.action_head, "log_std"):
-            self.logger.record("train/std", float(self.policy.action_head.log_std.exp().mean()))
+            self.logger.record("train/std", float(self.policy.action_head.log_std.detach().exp().mean()))
 
     @abstractmethod
     def compute_loss(self, batch: RolloutBatch, out: PolicyOutput) -> tuple[Tensor, dict[str, float]]:

@@ -50,9 +50,12 @@ def build_core(
     dtype: Any,
     device: str | torch.device,
     network_kwargs: dict[str, Any],
+    max_order: float | None = None,
 ) -> InventoryCore:
     """The core shared by the env views, with the demand override applied to every market."""
     spec = as_spec(network, **network_kwargs)
+    if max_order is not None:
+        spec = spec.replace(max_order=max_order)
     if demand is not None:
         markets = tuple(
             dataclasses.replace(m, demand=demand_from_config(demand, m.demand)) for m in spec.markets
@@ -98,6 +101,9 @@ class InvMgmtEnv(gym.Env):
             keys, e.g. ``{"type": "trend+seasonal"}``) applied to every market.
         demand_trace: fixed demand ``[T]`` or ``[T, n_markets]`` used instead of sampling
             (also per episode: ``reset(options={"demand_trace": ...})``).
+        max_order: upper bound of each order (the action space's ``high``); default gym-invmgmt's
+            max(I0) + max(C) * T (3100 on the divergent network). RL agents learn much faster
+            with a bound near the orders that matter (e.g. 100) and ``RescaleAction(-1, 1)``.
         observation: ``flat`` (a ``Box``, layout in :meth:`InventoryCore.observe`) or ``dict``
             (``flat`` plus the graph view: node/edge features and ``edge_index``).
         dtype: ``float64`` (default) or ``float32`` for observations, actions and the core.
@@ -126,6 +132,7 @@ class InvMgmtEnv(gym.Env):
         event_order: str | None = None,
         demand: Any = None,
         demand_trace: Any = None,
+        max_order: float | None = None,
         observation: str = "flat",
         dtype: Any = "float64",
         device: str | torch.device = "cpu",
@@ -147,6 +154,7 @@ class InvMgmtEnv(gym.Env):
             dtype=dtype,
             device=device,
             network_kwargs=network_kwargs,
+            max_order=max_order,
         )
         self.spec_network: NetworkSpec = self.core.spec
         self.num_periods = int(num_periods)

@@ -38,7 +38,7 @@ class InvMgmtVectorEnv(VectorEnv):
 
     Args:
         num_envs: batch size.
-        network, num_periods, backlog, allocation, event_order, demand, dtype, device,
+        network, num_periods, backlog, allocation, event_order, demand, max_order, dtype, device,
             **network_kwargs: as :class:`~rlsuite.envs.inventory.InvMgmtEnv`.
         demand_trace: fixed demand ``[T, n_markets]`` for every copy, or ``[num_envs, T, n_markets]``.
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default), ``SAME_STEP`` or ``DISABLED``.
@@ -61,6 +61,7 @@ class InvMgmtVectorEnv(VectorEnv):
         event_order: str | None = None,
         demand: Any = None,
         demand_trace: Any = None,
+        max_order: float | None = None,
         dtype: Any = "float64",
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
@@ -92,6 +93,7 @@ class InvMgmtVectorEnv(VectorEnv):
             dtype=dtype,
             device=device,
             network_kwargs=network_kwargs,
+            max_order=max_order,
         )
         self.spec_network = self.core.spec
         self.num_envs = int(num_envs)

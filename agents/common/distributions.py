@@ -26,11 +26,18 @@ class DiagGaussian:
         self.mean = mean
         self.log_std = log_std.expand_as(mean)
 
+    def _noise(self, generator: torch.Generator | None) -> Tensor:
+        m = self.mean
+        return torch.randn(m.shape, generator=generator, dtype=m.dtype, device=m.device)
+
     def sample(self, generator: torch.Generator | None = None) -> Tensor:
-        noise = torch.randn(
-            self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device
-        )
-        return self.mean + noise * self.log_std.exp()
+        return self.mean + self._noise(generator) * self.log_std.exp()
+
+    def sample_and_log_prob(self, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """A sample and its log-probability, computed from the noise (fewer ops than log_prob)."""
+        noise = self._noise(generator)
+        actions = self.mean + noise * self.log_std.exp()
+        return actions, (-0.5 * noise.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(-1)
 
     def mode(self) -> Tensor:
         return self.mean
@@ -56,9 +63,14 @@ class MultiCategorical:
         self._log_p = [torch.log_softmax(chunk, -1) for chunk in self._split]
 
     def sample(self, generator: torch.Generator | None = None) -> Tensor:
-        return torch.stack(
-            [torch.multinomial(lp.exp(), 1, generator=generator).squeeze(-1) for lp in self._log_p], -1
-        )
+        # Inverse-CDF sampling, one uniform per component (cheaper than torch.multinomial).
+        shape = (self.logits.shape[0], len(self.nvec))
+        u = torch.rand(shape, generator=generator, dtype=self.logits.dtype, device=self.logits.device)
+        out = []
+        for i, lp in enumerate(self._log_p):
+            idx = torch.searchsorted(lp.exp().cumsum(-1), u[:, i : i + 1].contiguous())
+            out.append(idx.squeeze(-1).clamp_max(lp.shape[-1] - 1))
+        return torch.stack(out, -1)
 
     def mode(self) -> Tensor:
         return torch.stack([lp.argmax(-1) for lp in self._log_p], -1)
@@ -118,7 +130,7 @@ class ActionHead(nn.Module):
         return 0 if self.kind == "box" else sum(self.nvec)
 
     def distribution(self, latent: Tensor, masks: Tensor | None = None) -> DiagGaussian | MultiCategorical:
-        out = self.net(latent)
+        out = nn.functional.linear(latent, self.net.weight, self.net.bias)
         if self.kind == "box":
             if masks is not None:
                 raise ValueError("action_masks: Box actions cannot be masked")

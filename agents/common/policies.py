@@ -17,7 +17,7 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from .distributions import ActionHead
+from .distributions import ActionHead, DiagGaussian
 
 MASK_KEY = "action_mask"
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
@@ -76,6 +76,26 @@ class CombinedExtractor(nn.Module):
 
     def forward(self, obs: dict[str, Tensor]) -> Tensor:
         return torch.cat([_flatten(self.observation_space[k], obs[k]) for k in self.keys], dim=1)
+
+
+_FUNCTIONAL = {
+    nn.Tanh: torch.tanh,
+    nn.ReLU: torch.relu,
+    nn.ELU: nn.functional.elu,
+    nn.GELU: nn.functional.gelu,
+}
+
+
+def _run(net: nn.Sequential, x: Tensor) -> Tensor:
+    """``net(x)`` without ``nn.Module.__call__`` per layer: the dispatch overhead dominates small
+    MLPs on the CPU. Hooks on the layers are not run."""
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            x = nn.functional.linear(x, layer.weight, layer.bias)
+        else:
+            fn = _FUNCTIONAL.get(type(layer))
+            x = fn(x) if fn is not None else layer(x)
+    return x
 
 
 def _mlp(in_dim: int, sizes: list[int], activation: type[nn.Module]) -> tuple[nn.Sequential, int]:
@@ -174,7 +194,11 @@ class ActorCriticPolicy(nn.Module):
     def _latents(self, obs: Any) -> tuple[Tensor, Tensor]:
         features = self.features_extractor(obs)
         vf_features = features if self.share_features_extractor else self.vf_features_extractor(obs)
-        return self.pi_net(features), self.vf_net(vf_features)
+        return _run(self.pi_net, features), _run(self.vf_net, vf_features)
+
+    def _value(self, latent_vf: Tensor) -> Tensor:
+        head = self.value_head
+        return nn.functional.linear(latent_vf, head.weight, head.bias).squeeze(-1)
 
     def forward(
         self,
@@ -186,20 +210,21 @@ class ActorCriticPolicy(nn.Module):
         """Sample (or take the mode of) actions: ``(actions [B, action_dim], values [B], log_prob [B])``."""
         latent_pi, latent_vf = self._latents(obs)
         dist = self.action_head.distribution(latent_pi, action_masks)
+        if not deterministic and isinstance(dist, DiagGaussian):
+            actions, log_prob = dist.sample_and_log_prob(generator)
+            return actions, self._value(latent_vf), log_prob
         actions = dist.mode() if deterministic else dist.sample(generator)
-        return actions, self.value_head(latent_vf).squeeze(-1), dist.log_prob(actions)
+        return actions, self._value(latent_vf), dist.log_prob(actions)
 
     def evaluate_actions(self, obs: Any, actions: Tensor, action_masks: Tensor | None = None) -> PolicyOutput:
         latent_pi, latent_vf = self._latents(obs)
         dist = self.action_head.distribution(latent_pi, action_masks)
         median = self.median_net(latent_vf).squeeze(-1) if self.median_net is not None else None
-        return PolicyOutput(
-            self.value_head(latent_vf).squeeze(-1), dist.log_prob(actions), dist.entropy(), median
-        )
+        return PolicyOutput(self._value(latent_vf), dist.log_prob(actions), dist.entropy(), median)
 
     def predict_values(self, obs: Any) -> Tensor:
         features = self.vf_features_extractor(obs)
-        return self.value_head(self.vf_net(features)).squeeze(-1)
+        return self._value(_run(self.vf_net, features))
 
     def act(
         self,
@@ -209,7 +234,7 @@ class ActorCriticPolicy(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Actions only (inference)."""
-        latent_pi = self.pi_net(self.features_extractor(obs))
+        latent_pi = _run(self.pi_net, self.features_extractor(obs))
         dist = self.action_head.distribution(latent_pi, action_masks)
         return dist.mode() if deterministic else dist.sample(generator)
 

@@ -82,3 +82,17 @@ def test_ppo_trains_on_invmgmt_through_the_native_vector_env():
     )
     profit = {r["policy"]: r["profit"] for r in res.summary()}
     assert profit["ppo"] > profit["constant"] + 300  # constant-20: about 30; gym-invmgmt-paper's PPO: 588
+
+
+def test_mujoco_v5_runs_out_of_the_box(tmp_path):
+    import pytest
+
+    pytest.importorskip("mujoco")
+    model = BPO(
+        "MlpPolicy", "Hopper-v5", n_steps=256, batch_size=64, n_epochs=2, seed=0, normalize_observation=True
+    )
+    model.learn(512)
+    model.save(tmp_path / "hopper")
+    obs, _ = gym.make("Hopper-v5").reset(seed=0)
+    action, _ = BPO.load(tmp_path / "hopper.zip").predict(obs, deterministic=True)
+    assert action.shape == (3,) and np.all(np.abs(action) <= 1.0)

@@ -272,10 +272,8 @@ class OnPolicyAlgorithm(ABC):
         self._sample_generator.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=self._generator)))
         kwargs = {**self.policy_kwargs, **self.extra_policy_kwargs}
         self.policy = self.policy_class(self.observation_space, self.action_space, **kwargs).to(self.device)
-        # Adam eps 1e-5 (detail 3); foreach kernels are several times faster than per-tensor updates.
-        self.optimizer = torch.optim.Adam(
-            self.policy.parameters(), lr=self.lr_schedule(1.0), eps=1e-5, foreach=True
-        )
+        self.optimizer = _make_adam(self.policy, self.lr_schedule(1.0))
+        self._params = [p for p in self.policy.parameters() if p.requires_grad]
         self.obs_normalizer = (
             ObservationNormalizer(self._obs_shapes(), self.clip_obs, self.device)
             if self.normalize_observation
@@ -509,7 +507,7 @@ class OnPolicyAlgorithm(ABC):
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm, foreach=True)
+                clip_grad_norm(self._params, self.max_grad_norm)
                 self.optimizer.step()
                 info["approx_kl"] = approx_kl
                 info["loss"] = float(loss.detach())
@@ -728,6 +726,28 @@ class OnPolicyAlgorithm(ABC):
             self.policy.load_state_dict(params["policy"], strict=exact_match)
         if "policy.optimizer" in params:
             self.optimizer.load_state_dict(params["policy.optimizer"])
+
+
+def _make_adam(policy: nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam with eps 1e-5 (PPO detail 3). The fused kernel (one call for all parameters) is 2x
+    faster than foreach for small networks; it falls back to foreach where it is unavailable."""
+    try:
+        return torch.optim.Adam(policy.parameters(), lr=lr, eps=1e-5, fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - old torch or unsupported device
+        return torch.optim.Adam(policy.parameters(), lr=lr, eps=1e-5, foreach=True)
+
+
+def clip_grad_norm(params: list[nn.Parameter], max_norm: float) -> Tensor:
+    """Scale the gradients so that their global L2 norm is at most ``max_norm`` (the same rule as
+    ``torch.nn.utils.clip_grad_norm_``, without its per-call grouping overhead: the parameters of
+    one policy share a device and dtype). Returns the norm before clipping."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    torch._foreach_mul_(grads, coef)
+    return total
 
 
 def _torch_dtype(space: spaces.Space) -> torch.dtype:

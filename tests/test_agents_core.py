@@ -9,6 +9,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from rlsuite.agents import BPO, PPO, EvalCallback, StopTrainingOnRewardThreshold, configure
 from rlsuite.agents.bpo import bpo_policy_loss, bpo_target_ratio, smooth_abs
+from rlsuite.agents.common.base import clip_grad_norm
 from rlsuite.agents.common.buffers import compute_gae
 
 
@@ -77,6 +78,23 @@ def test_collector_bootstraps_truncation_not_termination_and_skips_reset_steps(m
         assert buf.valid.all()
     assert np.isfinite(v_final)
     assert [n for _, n in model.ep_info_buffer][:2] in ([3, 2], [2, 3])
+
+
+@pytest.mark.parametrize("max_norm", [0.1, 0.5, 100.0])
+def test_clip_grad_norm_matches_torch(max_norm):
+    g = torch.Generator().manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(5, 3, generator=g)) for _ in range(3)]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    for pa, pb in zip(a, b):
+        pa.grad = torch.randn(pa.shape, generator=g)
+        pb.grad = pa.grad.clone()
+    total = clip_grad_norm(a, max_norm)
+    expected = torch.nn.utils.clip_grad_norm_(b, max_norm)
+    assert torch.allclose(total, expected)
+    for pa, pb in zip(a, b):
+        assert torch.allclose(pa.grad, pb.grad, atol=1e-7)
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in a]))
+    assert norm <= max_norm * (1 + 1e-5) or max_norm > float(total)
 
 
 def test_bpo_target_ratio_and_loss_identities():

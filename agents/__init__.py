@@ -16,15 +16,22 @@ from .common.callbacks import (
     evaluate_policy,
 )
 from .common.logger import Logger, configure
+from .hdpo import HDPO
+from .inventory_policies import BaseStockParamPolicy, GNNPolicy, InventoryMlpPolicy, InventoryPolicyNet
 from .ppo import PPO
 
 __all__ = [
     "BPO",
+    "HDPO",
     "PPO",
     "BaseCallback",
+    "BaseStockParamPolicy",
     "CallbackList",
     "CheckpointCallback",
     "EvalCallback",
+    "GNNPolicy",
+    "InventoryMlpPolicy",
+    "InventoryPolicyNet",
     "Logger",
     "ProgressBarCallback",
     "StopTrainingOnRewardThreshold",

@@ -19,9 +19,12 @@ import torch
 from scipy import stats
 
 from rlsuite.envs.inventory.core import InventoryCore
+from rlsuite.envs.inventory.rollout import node_demand_moments
 
 
 def _core_of(env: Any) -> InventoryCore:
+    if isinstance(env, InventoryCore):
+        return env
     core = getattr(getattr(env, "unwrapped", env), "core", None)
     if not isinstance(core, InventoryCore):
         raise ValueError(f"env: expected an InvMgmt env (single or vector), got {type(env).__name__}")
@@ -245,25 +248,7 @@ def _node_statistics(core: InventoryCore) -> tuple[np.ndarray, np.ndarray, np.nd
     split among suppliers), its longest inbound lead time, and its critical ratio b / (b + h)."""
     spec = core.spec
     pos = {n: i for i, n in enumerate(core.stock_names)}
-    n_in = {n: sum(1 for link in spec.links if link.dst == n) for n in core.stock_names}
-    mean, var = np.zeros(core.n_stock), np.zeros(core.n_stock)
-    for _ in range(core.n_stock + 1):  # propagate upstream to a fixed point (the network is acyclic)
-        new_mean, new_var = np.zeros(core.n_stock), np.zeros(core.n_stock)
-        for m in spec.markets:
-            d = m.demand
-            new_mean[pos[m.src]] += d.mean
-            std = (
-                d.std
-                if d.std is not None
-                else (np.sqrt(d.mean) if d.dist != "uniform" else d.mean / np.sqrt(3))
-            )
-            new_var[pos[m.src]] += std**2 if d.dist != "trace" else 0.0
-        for link in spec.links:
-            if link.src in pos:
-                share = 1.0 / n_in[link.dst]
-                new_mean[pos[link.src]] += share * mean[pos[link.dst]]
-                new_var[pos[link.src]] += share * var[pos[link.dst]]
-        mean, var = new_mean, new_var
+    mean, var = node_demand_moments(core)
     lead = np.array([max(link.L for link in spec.links if link.dst == n) for n in core.stock_names], float)
     nodes = {n.name: n for n in spec.nodes}
     ratio = np.zeros(core.n_stock)

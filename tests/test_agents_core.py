@@ -85,13 +85,13 @@ def test_clip_grad_norm_matches_torch(max_norm):
     g = torch.Generator().manual_seed(0)
     a = [torch.nn.Parameter(torch.randn(5, 3, generator=g)) for _ in range(3)]
     b = [torch.nn.Parameter(p.detach().clone()) for p in a]
-    for pa, pb in zip(a, b):
+    for pa, pb in zip(a, b, strict=True):
         pa.grad = torch.randn(pa.shape, generator=g)
         pb.grad = pa.grad.clone()
     total = clip_grad_norm(a, max_norm)
     expected = torch.nn.utils.clip_grad_norm_(b, max_norm)
     assert torch.allclose(total, expected)
-    for pa, pb in zip(a, b):
+    for pa, pb in zip(a, b, strict=True):
         assert torch.allclose(pa.grad, pb.grad, atol=1e-7)
     norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in a]))
     assert norm <= max_norm * (1 + 1e-5) or max_norm > float(total)

@@ -296,27 +296,44 @@ class InventoryCore:
         due = pipe @ self._head_in  # units ordered earlier that arrive this period, per node
         if self.event_order == "receive_first":
             on_hand = on_hand + due
-        # Output units each link's supplier can ship: min(C, v * X) (factories), X (others), inf (raw).
-        avail = torch.minimum(
-            torch.addcmul(self._src_offset, on_hand[:, self._src_col], self._src_yield), self._src_cap
-        )
+        avail = self._supply(on_hand)
         if self.allocation == "fcfs":
             # Earlier links of a supplier take min(their cumulative request, avail); the rest is left.
             taken = torch.minimum(q @ self._excl_T, avail)
             filled = torch.minimum(q, avail - taken)
         else:
-            # Every link of a supplier gets the same fraction min(1, avail / total request).
-            # Raw sources are masked before the division so no inf reaches autograd.
-            total = q @ self._same_T
-            avail = torch.where(self._raw_mask, torch.ones_like(avail), avail)
-            ratio = torch.clamp(avail / total.clamp_min(1e-12), max=1.0)
-            filled = q * torch.where(self._raw_mask, torch.ones_like(ratio), ratio)
+            filled = self.proportional_fill(q, avail)
         received = filled @ self._l0_in  # L = 0 orders arrive at once
         if self.event_order == "order_first":
             received = received + due
         on_hand = on_hand + received - filled @ self._out_inc
         pipe = pipe[:, self._shift_src] * self._shift_mask + filled @ self._place
         return PostDecisionState(on_hand, pipe, state.backlog, state.period, filled, q)
+
+    def _supply(self, on_hand: Tensor) -> Tensor:
+        # Output units each link's supplier can ship: min(C, v * X) (factories), X (others), inf (raw).
+        return torch.minimum(
+            torch.addcmul(self._src_offset, on_hand[:, self._src_col], self._src_yield), self._src_cap
+        )
+
+    def available(self, state: InventoryState) -> Tensor:
+        """``[B, n_links]`` units each link's supplier can ship this period (shared among the
+        supplier's links; inf for raw-material sources): its on-hand, plus this period's
+        arrivals under ``receive_first``; ``min(C, v * X)`` for factories."""
+        on_hand = state.on_hand
+        if self.event_order == "receive_first":
+            on_hand = on_hand + state.pipeline @ self._head_in
+        return self._supply(on_hand)
+
+    def proportional_fill(self, requests: Tensor, avail: Tensor) -> Tensor:
+        """Scale non-negative ``requests`` ``[B, n_links]`` so that no supplier ships more than
+        ``avail`` (:meth:`available`): every link of a supplier gets the same fraction
+        ``min(1, avail / total request)``. Differentiable; raw sources are never scaled."""
+        total = requests @ self._same_T
+        # Raw sources are masked before the division so no inf reaches autograd.
+        avail = torch.where(self._raw_mask, torch.ones_like(avail), avail)
+        ratio = torch.clamp(avail / total.clamp_min(1e-12), max=1.0)
+        return requests * torch.where(self._raw_mask, torch.ones_like(ratio), ratio)
 
     def realize_demand(
         self, post: PostDecisionState, demand: Tensor, *, node_profit: bool = False
@@ -370,6 +387,24 @@ class InventoryCore:
         pipe = state.pipeline
         return torch.cat(
             [state.last_demand, state.backlog, state.on_hand, pipe, period, self._one.expand(b, 1)], 1
+        )
+
+    def state_from_observation(self, obs: Tensor) -> InventoryState:
+        """The state a flat observation ``[B, obs_dim]`` describes (inverse of :meth:`observe`):
+        the flat layout holds the whole state, so policies written on states also act on
+        observations."""
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise ValueError(
+                f"obs: expected shape [B, {self.obs_dim}] (the flat observation), got {tuple(obs.shape)}"
+            )
+        M, nS, S = self.n_markets, self.n_stock, self.n_slots
+        o = 2 * M + nS
+        return InventoryState(
+            on_hand=obs[:, 2 * M : o],
+            pipeline=obs[:, o : o + S],
+            backlog=obs[:, M : 2 * M],
+            last_demand=obs[:, :M],
+            period=obs[:, o + S].round().long(),
         )
 
     def slot(self, link: int, k: int) -> int:

@@ -21,6 +21,7 @@ supplied by raw-material sources are never constrained.
 
 from __future__ import annotations
 
+import itertools
 import math
 from abc import ABC, abstractmethod
 from typing import Any
@@ -46,7 +47,7 @@ def _activation(fn: type[nn.Module] | str) -> type[nn.Module]:
 
 def _mlp(sizes: list[int], activation: type[nn.Module], out: int) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=False):
+    for a, b in itertools.pairwise(sizes):
         layers += [nn.Linear(a, b), activation()]
     layers.append(nn.Linear(sizes[-1], out))
     return nn.Sequential(*layers)

@@ -1,0 +1,335 @@
+"""HDPO (MLP, GNN), PPO, the best base-stock policy and the exact optimum, side by side.
+
+Every method is evaluated on the *same* test traces of each setting (common random numbers):
+long-run average cost per period over ``--test-traces`` traces of ``--test-periods`` periods
+after ``--test-warmup`` warm-up periods, with a 95% CI over traces. Settings (HDPO's):
+
+* ``lost_sales``: single store, Poisson(5), h = 1, L in {1, 2}, p in {4, 9, 19, 39}; the optimum
+  is solved exactly (relative value iteration, ``rlsuite.baselines.lost_sales_optimal``).
+* ``backlog``: single store, Normal(5, 1.6), L = 4, p = 9; base stock is optimal (S* = 29.585).
+* ``warehouse``: one warehouse with 3, 5 and 10 stores, lost sales (no known optimum).
+* ``serial``: the 4-echelon serial system (echelon stock is optimal; its levels are searched).
+
+Methods: ``hdpo_mlp``; ``hdpo_gnn`` (networks only); ``ppo`` (our PPO on the same env, same
+wall-clock budget as HDPO's MLP, observation and reward normalization); ``base_stock`` (levels
+searched by simulation on separate seeds); ``optimum`` where known. Rows are appended to the CSV
+as they finish; finished (setting, method) pairs are skipped, so the run can be resumed.
+
+    python benchmarks/hdpo_table.py                                   # everything (hours on 2 CPUs)
+    python benchmarks/hdpo_table.py --settings lost_sales --methods hdpo_mlp optimum base_stock
+    python benchmarks/hdpo_table.py --plot                            # only redraw the plot
+
+Writes ``benchmarks/results/hdpo_table.csv`` (with the command) and ``hdpo_table.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CSV = RESULTS / "hdpo_table.csv"
+FIELDS = [
+    "setting",
+    "method",
+    "avg_cost",
+    "ci95",
+    "gap_pct",
+    "train_s",
+    "params",
+    "detail",
+    "command",
+    "torch",
+]
+
+
+def settings() -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for lead in (1, 2):
+        for p in (4, 9, 19, 39):
+            out[f"lost_sales_L{lead}_p{p}"] = {
+                "group": "lost_sales",
+                "env": "InvMgmt-SingleStore-v0",
+                "kwargs": {"lead_time": lead, "shortage_cost": float(p)},
+            }
+    out["backlog_L4_p9"] = {"group": "backlog", "env": "InvMgmt-SingleStore-Backlog-v0", "kwargs": {}}
+    for n in (3, 5, 10):
+        out[f"warehouse_{n}"] = {
+            "group": "warehouse",
+            "env": "InvMgmt-OneWarehouse-v0",
+            "kwargs": {"n_stores": n},
+        }
+    out["serial_echelon"] = {"group": "serial", "env": "InvMgmt-SerialEchelon-v0", "kwargs": {}}
+    return out
+
+
+HDPO_CONFIG = {
+    "lost_sales": dict(policy_kwargs={"net_arch": [32, 32, 32]}, learning_rate=1e-2, epochs=100),
+    "backlog": dict(
+        policy_kwargs={"net_arch": [32, 32, 32], "features": ("on_hand", "pipeline", "unmet")},
+        learning_rate=1e-2,
+        epochs=100,
+    ),
+    "warehouse": dict(policy_kwargs={"net_arch": [128, 128]}, learning_rate=3e-3, epochs=100),
+    "serial": dict(policy_kwargs={"net_arch": [64, 64]}, learning_rate=3e-3, epochs=100),
+}
+GNN_CONFIG = dict(policy_kwargs={"hidden": 32, "rounds": 2}, learning_rate=1e-3, epochs=40, batch_size=256)
+
+
+def test_set(core: Any, args: argparse.Namespace) -> tuple[torch.Tensor, Any]:
+    from rlsuite.envs.inventory.rollout import initial_states, sample_traces
+
+    demand = torch.as_tensor(sample_traces(core, args.test_traces, args.test_periods, seed=777), dtype=torch.float32)
+    return demand, initial_states(core, args.test_traces, np.random.default_rng(778), randomize=True)
+
+
+def run_hdpo(cfg: dict[str, Any], policy: str, conf: dict[str, Any], seed: int) -> tuple[Any, float]:
+    from rlsuite.agents import HDPO
+
+    conf = dict(conf)
+    epochs = conf.pop("epochs")
+    model = HDPO(policy, cfg["env"], env_kwargs=cfg["kwargs"], seed=seed, eval_every=5, **conf)
+    t = time.perf_counter()
+    model.learn(epochs=epochs)
+    return model, time.perf_counter() - t
+
+
+def run_ppo(cfg: dict[str, Any], budget_s: float, seed: int) -> tuple[Any, float]:
+    """Our PPO on the same env (16 copies of the native vector env), stopped when the
+    wall-clock budget is spent. The period counter is zeroed in the observation (the policy
+    must act the same in period 30 of training and period 3000 of the test)."""
+    import gymnasium as gym
+
+    from rlsuite.agents import PPO, BaseCallback
+
+    class Budget(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.t0 = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            return time.perf_counter() - self.t0 < budget_s
+
+    def zero_period(env: gym.Env) -> gym.Env:
+        col = env.unwrapped.core.observation_index()["period"]
+
+        def f(obs: np.ndarray) -> np.ndarray:
+            obs = obs.copy()
+            obs[col] = 0.0
+            return obs
+
+        return gym.wrappers.TransformObservation(env, f, env.observation_space)
+
+    venv = gym.make_vec(
+        cfg["env"], num_envs=16, vectorization_mode="sync", wrappers=[zero_period], **cfg["kwargs"]
+    )
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=128,
+        batch_size=512,
+        n_epochs=5,
+        learning_rate=3e-4,
+        gamma=0.99,
+        normalize_observation=True,
+        normalize_reward=True,
+        policy_kwargs={"net_arch": [64, 64]},
+        seed=seed,
+    )
+    t = time.perf_counter()
+    model.learn(10**9, callback=Budget())
+    return model, time.perf_counter() - t
+
+
+def ppo_policy(model: Any, core: Any) -> Any:
+    col = core.observation_index()["period"]
+    high = float(core.spec.order_bound(100))
+
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        x = obs.detach().double().cpu().numpy().copy()
+        x[:, col] = 0.0
+        a, _ = model.predict(x, deterministic=True)
+        return torch.as_tensor(np.clip(a, 0.0, high), dtype=obs.dtype)
+
+    return act
+
+
+def best_base_stock(cfg: dict[str, Any], core: Any, echelon: bool) -> tuple[Any, float, str]:
+    from rlsuite.baselines import BaseStockPolicy, search_base_stock_levels
+
+    t = time.perf_counter()
+    res = search_base_stock_levels(
+        cfg["env"],
+        "echelon" if echelon else "installation",
+        num_periods=400,
+        warmup=100,
+        train_seeds=range(1000, 1032),
+        eval_seeds=range(2000, 2064),
+        env_kwargs=cfg["kwargs"],
+    )
+    rule = BaseStockPolicy(core, res.levels, echelon=echelon)
+
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        return rule.torch_orders(obs)
+
+    return act, time.perf_counter() - t, "levels " + " ".join(f"{v:.2f}" for v in res.levels)
+
+
+def optimum(name: str, cfg: dict[str, Any]) -> tuple[float | None, str]:
+    if cfg["group"] == "lost_sales":
+        from rlsuite.baselines import lost_sales_optimal
+
+        k = cfg["kwargs"]
+        sol = lost_sales_optimal(5.0, k["lead_time"], 1.0, k["shortage_cost"])
+        return float(sol.cost), "relative value iteration"
+    if cfg["group"] == "backlog":
+        return 6.2869, "base stock S*=29.585 (normal clipped at 0; Monte Carlo reference)"
+    return None, ""
+
+
+def done_pairs() -> set[tuple[str, str]]:
+    if not CSV.exists():
+        return set()
+    with CSV.open() as f:
+        return {(r["setting"], r["method"]) for r in csv.DictReader(f)}
+
+
+def append(row: dict[str, Any]) -> None:
+    new = not CSV.exists()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with CSV.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            w.writeheader()
+        w.writerow({k: row.get(k, "") for k in FIELDS})
+    print(
+        f"{row['setting']:<22} {row['method']:<11} cost {row['avg_cost']:.4f} ± {row['ci95']:.4f}"
+        f"  gap {row.get('gap_pct', '')!s:>8}  train {row.get('train_s', '')!s:>7} s",
+        flush=True,
+    )
+
+
+def plot() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not CSV.exists():
+        return
+    with CSV.open() as f:
+        rows = list(csv.DictReader(f))
+    names = list(dict.fromkeys(r["setting"] for r in rows))
+    methods = ["optimum", "base_stock", "hdpo_mlp", "hdpo_gnn", "ppo"]
+    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(names)), 4.5))
+    width = 0.16
+    for k, m in enumerate(methods):
+        xs, ys, es = [], [], []
+        for i, n in enumerate(names):
+            ref = [r for r in rows if r["setting"] == n and r["method"] == "base_stock"]
+            cur = [r for r in rows if r["setting"] == n and r["method"] == m]
+            if cur and ref:
+                base = float(ref[0]["avg_cost"])
+                xs.append(i + (k - 2) * width)
+                ys.append(100 * (float(cur[0]["avg_cost"]) / base - 1))
+                es.append(100 * float(cur[0]["ci95"] or 0) / base)
+        if xs:
+            ax.bar(xs, ys, width, yerr=es, label=m, capsize=2)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylabel("cost vs best base stock (%)")
+    ax.set_title("Long-run average cost on common test traces (lower is better)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "hdpo_table.png", dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", nargs="+", default=["lost_sales", "backlog", "warehouse", "serial"])
+    parser.add_argument(
+        "--methods", nargs="+", default=["optimum", "base_stock", "hdpo_mlp", "hdpo_gnn", "ppo"]
+    )
+    parser.add_argument("--test-traces", type=int, default=4096)
+    parser.add_argument("--test-periods", type=int, default=3000)
+    parser.add_argument("--test-warmup", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ppo-budget", type=float, default=None, help="PPO seconds (default: HDPO-MLP's)")
+    parser.add_argument("--epochs-scale", type=float, default=1.0, help="scale HDPO's epochs (smoke runs)")
+    parser.add_argument("--plot", action="store_true", help="only redraw the plot")
+    args = parser.parse_args(argv)
+    if args.plot:
+        plot()
+        return
+    torch.set_num_threads(int(os.environ.get("RLSUITE_THREADS", "1")))
+    command = "python benchmarks/hdpo_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    from rlsuite.envs.inventory.rollout import long_run_cost
+
+    done = done_pairs()
+    for name, cfg in settings().items():
+        if cfg["group"] not in args.settings and name not in args.settings:
+            continue
+        opt, opt_detail = optimum(name, cfg)
+        budget = None
+        for method in args.methods:
+            if (name, method) in done:
+                continue
+            if method == "hdpo_gnn" and cfg["group"] not in ("warehouse", "serial"):
+                continue
+            if method == "optimum" and opt is None:
+                continue
+            row: dict[str, Any] = {"setting": name, "method": method, "command": command, "torch": torch.__version__}
+            if method == "optimum":
+                row.update(avg_cost=opt, ci95=0.0, gap_pct=0.0, detail=opt_detail)
+                append(row)
+                continue
+            from rlsuite.agents import HDPO
+
+            probe = HDPO("MlpPolicy", cfg["env"], env_kwargs=cfg["kwargs"], n_train=64, batch_size=64)
+            core = probe.core
+            demand, state = test_set(core, args)
+            scale = lambda c: {**c, "epochs": max(1, round(c["epochs"] * args.epochs_scale))}  # noqa: E731
+            if args.ppo_budget is not None:
+                budget = args.ppo_budget
+            if method == "hdpo_mlp":
+                model, train_s = run_hdpo(cfg, "MlpPolicy", scale(HDPO_CONFIG[cfg["group"]]), args.seed)
+                act, params, detail = model, model.parameter_count(), f"epochs {model.epochs_done}"
+                budget = train_s if args.ppo_budget is None else args.ppo_budget
+            elif method == "hdpo_gnn":
+                model, train_s = run_hdpo(cfg, "GNNPolicy", scale(GNN_CONFIG), args.seed)
+                act, params, detail = model, model.parameter_count(), f"epochs {model.epochs_done}"
+            elif method == "ppo":
+                if budget is None:
+                    prior = [r for r in _rows() if r["setting"] == name and r["method"] == "hdpo_mlp"]
+                    budget = float(prior[0]["train_s"]) if prior else 120.0
+                model, train_s = run_ppo(cfg, budget, args.seed)
+                act, params, detail = ppo_policy(model, core), "", f"{model.num_timesteps} env steps"
+            elif method == "base_stock":
+                act, train_s, detail = best_base_stock(cfg, core, echelon=cfg["group"] == "serial")
+                params = core.n_stock
+            else:
+                raise ValueError(f"--methods: unknown {method!r}")
+            res = long_run_cost(core, act, demand, args.test_warmup, state)
+            row.update(avg_cost=res["avg_cost"], ci95=res["ci95"], train_s=round(train_s, 1), params=params, detail=detail)
+            if opt is not None:
+                row["gap_pct"] = round(100 * (res["avg_cost"] / opt - 1), 3)
+            append(row)
+    plot()
+
+
+def _rows() -> list[dict[str, str]]:
+    if not CSV.exists():
+        return []
+    with CSV.open() as f:
+        return list(csv.DictReader(f))
+
+
+if __name__ == "__main__":
+    main()

@@ -123,12 +123,14 @@ class InventoryMlpPolicy(InventoryPolicyNet):
         net_arch: hidden sizes (HDPO: [32, 32, 32] for one store, wider for networks).
         activation_fn: ``"elu"`` (HDPO) or another name / class.
         features: which state entries feed the network, from ``on_hand``, ``pipeline``,
-            ``unmet``, ``demand`` (last period's); default on-hand and pipeline, plus unmet demand
+            ``unmet``, ``demand`` (last period's), ``period`` (t / 100; for finite horizons such as
+            ``InvMgmt-v0``'s 30 periods); default on-hand and pipeline, plus unmet demand
             in backlog mode.
         feasibility: ``none``, ``proportional`` or ``softmax`` (module docstring).
     """
 
-    FEATURES = ("on_hand", "pipeline", "unmet", "demand")
+    FEATURES = ("on_hand", "pipeline", "unmet", "demand", "period")
+    PERIOD_SCALE = 100.0
 
     def __init__(
         self,
@@ -165,6 +167,9 @@ class InventoryMlpPolicy(InventoryPolicyNet):
             elif f == "unmet":
                 cols += idx["unmet"]
                 scale += m_mean.tolist()
+            elif f == "period":  # finite horizons: end-of-horizon effects
+                cols.append(idx["period"])
+                scale.append(self.PERIOD_SCALE)
             else:
                 cols += idx["demand"]
                 scale += m_mean.tolist()

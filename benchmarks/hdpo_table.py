@@ -9,6 +9,8 @@ after ``--test-warmup`` warm-up periods, with a 95% CI over traces. Settings (HD
 * ``backlog``: single store, Normal(5, 1.6), L = 4, p = 9; base stock is optimal (S* = 29.585).
 * ``warehouse``: one warehouse with 3, 5 and 10 stores, lost sales (no known optimum).
 * ``serial``: the 4-echelon serial system (echelon stock is optimal; its levels are searched).
+* ``invmgmt``: gym-invmgmt's ``InvMgmt-v0`` (profit; 30-period episodes from the network's initial
+  state; the cost column is minus the profit per period, the detail column has the episode profit).
 
 Methods: ``hdpo_mlp``; ``hdpo_gnn`` (networks only); ``ppo`` (our PPO on the same env, same
 wall-clock budget as HDPO's MLP, observation and reward normalization); ``base_stock`` (levels
@@ -68,6 +70,7 @@ def settings() -> dict[str, dict[str, Any]]:
             "kwargs": {"n_stores": n},
         }
     out["serial_echelon"] = {"group": "serial", "env": "InvMgmt-SerialEchelon-v0", "kwargs": {}}
+    out["invmgmt_v0"] = {"group": "invmgmt", "env": "InvMgmt-v0", "kwargs": {}}
     return out
 
 
@@ -80,15 +83,43 @@ HDPO_CONFIG = {
     ),
     "warehouse": dict(policy_kwargs={"net_arch": [128, 128]}, learning_rate=3e-3, epochs=100),
     "serial": dict(policy_kwargs={"net_arch": [64, 64]}, learning_rate=3e-3, epochs=100),
+    # gym-invmgmt's 30-period episodes from the network's initial state: profit, finite horizon.
+    "invmgmt": dict(
+        policy_kwargs={"net_arch": [64, 64], "features": ("on_hand", "pipeline", "unmet", "period")},
+        learning_rate=3e-3,
+        epochs=60,
+        batch_size=512,
+        n_train=4096,
+        n_dev=1024,
+        train_periods=30,
+        train_warmup=0,
+        dev_periods=30,
+        dev_warmup=0,
+        random_initial_state=False,
+    ),
 }
-GNN_CONFIG = dict(policy_kwargs={"hidden": 32, "rounds": 2}, learning_rate=1e-3, epochs=40, batch_size=256)
+FINITE = {"invmgmt"}
+PPO_MAX_ORDER = 60.0  # settings evaluated on whole episodes from the initial state
+# The GNN is ~10x the MLP's compute per sample on a CPU: hidden 16 (HDPO uses 32), smaller batches.
+GNN_CONFIG = dict(
+    policy_kwargs={"hidden": 16, "rounds": 2},
+    learning_rate=3e-3,
+    max_grad_norm=1.0,
+    epochs=40,
+    batch_size=256,
+    n_train=2048,
+)
 
 
-def test_set(core: Any, args: argparse.Namespace) -> tuple[torch.Tensor, Any]:
+def test_set(core: Any, args: argparse.Namespace, finite: bool) -> tuple[torch.Tensor, Any, int]:
+    """Test traces, start states and warm-up: long-run (random start, warm-up) or whole
+    30-period episodes from the network's initial state."""
     from rlsuite.envs.inventory.rollout import initial_states, sample_traces
 
-    demand = torch.as_tensor(sample_traces(core, args.test_traces, args.test_periods, seed=777), dtype=torch.float32)
-    return demand, initial_states(core, args.test_traces, np.random.default_rng(778), randomize=True)
+    periods, warmup = (30, 0) if finite else (args.test_periods, args.test_warmup)
+    demand = torch.as_tensor(sample_traces(core, args.test_traces, periods, seed=777), dtype=torch.float32)
+    state = initial_states(core, args.test_traces, np.random.default_rng(778), randomize=not finite)
+    return demand, state, warmup
 
 
 def run_hdpo(cfg: dict[str, Any], policy: str, conf: dict[str, Any], seed: int) -> tuple[Any, float]:
@@ -103,9 +134,10 @@ def run_hdpo(cfg: dict[str, Any], policy: str, conf: dict[str, Any], seed: int) 
 
 
 def run_ppo(cfg: dict[str, Any], budget_s: float, seed: int) -> tuple[Any, float]:
-    """Our PPO on the same env (16 copies of the native vector env), stopped when the
-    wall-clock budget is spent. The period counter is zeroed in the observation (the policy
-    must act the same in period 30 of training and period 3000 of the test)."""
+    """Our PPO on the same env (16 copies), stopped when the wall-clock budget is spent. In the
+    long-run settings the period counter is zeroed in the observation (the policy must act the
+    same in period 30 of training and period 3000 of the test); on ``InvMgmt-v0`` orders are
+    bounded at 60 and rescaled to [-1, 1] (the README's recipe)."""
     import gymnasium as gym
 
     from rlsuite.agents import PPO, BaseCallback
@@ -127,9 +159,14 @@ def run_ppo(cfg: dict[str, Any], budget_s: float, seed: int) -> tuple[Any, float
 
         return gym.wrappers.TransformObservation(env, f, env.observation_space)
 
-    venv = gym.make_vec(
-        cfg["env"], num_envs=16, vectorization_mode="sync", wrappers=[zero_period], **cfg["kwargs"]
-    )
+    if cfg["group"] in FINITE:
+        venv = gym.wrappers.vector.RescaleAction(
+            gym.make_vec(cfg["env"], num_envs=16, max_order=PPO_MAX_ORDER, **cfg["kwargs"]), -1.0, 1.0
+        )
+    else:
+        venv = gym.make_vec(
+            cfg["env"], num_envs=16, vectorization_mode="sync", wrappers=[zero_period], **cfg["kwargs"]
+        )
     model = PPO(
         "MlpPolicy",
         venv,
@@ -148,33 +185,40 @@ def run_ppo(cfg: dict[str, Any], budget_s: float, seed: int) -> tuple[Any, float
     return model, time.perf_counter() - t
 
 
-def ppo_policy(model: Any, core: Any) -> Any:
+def ppo_policy(model: Any, core: Any, finite: bool) -> Any:
     col = core.observation_index()["period"]
     high = float(core.spec.order_bound(100))
 
     def act(obs: torch.Tensor) -> torch.Tensor:
         x = obs.detach().double().cpu().numpy().copy()
-        x[:, col] = 0.0
+        if not finite:
+            x[:, col] = 0.0
         a, _ = model.predict(x, deterministic=True)
+        if finite:  # [-1, 1] -> [0, PPO_MAX_ORDER]
+            a = (np.clip(a, -1.0, 1.0) + 1.0) / 2.0 * PPO_MAX_ORDER
         return torch.as_tensor(np.clip(a, 0.0, high), dtype=obs.dtype)
 
     return act
 
 
 def best_base_stock(cfg: dict[str, Any], core: Any, echelon: bool) -> tuple[Any, float, str]:
+    """Searched levels: echelon for the serial system, capped base stock on ``InvMgmt-v0``'s
+    30-period episodes (the strongest base-stock family there), installation otherwise."""
     from rlsuite.baselines import BaseStockPolicy, search_base_stock_levels
 
     t = time.perf_counter()
+    finite = cfg["group"] in FINITE
+    kind = "echelon" if echelon else ("capped" if finite else "installation")
     res = search_base_stock_levels(
         cfg["env"],
-        "echelon" if echelon else "installation",
-        num_periods=400,
-        warmup=100,
-        train_seeds=range(1000, 1032),
+        kind,
+        num_periods=None if finite else 400,
+        warmup=0 if finite else 100,
+        train_seeds=range(1000, 1064 if finite else 1032),
         eval_seeds=range(2000, 2064),
         env_kwargs=cfg["kwargs"],
     )
-    rule = BaseStockPolicy(core, res.levels, echelon=echelon)
+    rule = BaseStockPolicy(core, res.levels, echelon=echelon, caps=res.caps)
 
     def act(obs: torch.Tensor) -> torch.Tensor:
         return rule.torch_orders(obs)
@@ -238,8 +282,8 @@ def plot() -> None:
             if cur and ref:
                 base = float(ref[0]["avg_cost"])
                 xs.append(i + (k - 2) * width)
-                ys.append(100 * (float(cur[0]["avg_cost"]) / base - 1))
-                es.append(100 * float(cur[0]["ci95"] or 0) / base)
+                ys.append(100 * (float(cur[0]["avg_cost"]) - base) / abs(base))
+                es.append(100 * float(cur[0]["ci95"] or 0) / abs(base))
         if xs:
             ax.bar(xs, ys, width, yerr=es, label=m, capsize=2)
     ax.axhline(0, color="k", lw=0.8)
@@ -248,12 +292,14 @@ def plot() -> None:
     ax.set_title("Long-run average cost on common test traces (lower is better)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "hdpo_table.png", dpi=120)
+    fig.savefig(CSV.with_suffix(".png"), dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", nargs="+", default=["lost_sales", "backlog", "warehouse", "serial"])
+    parser.add_argument(
+        "--settings", nargs="+", default=["lost_sales", "backlog", "warehouse", "serial", "invmgmt"]
+    )
     parser.add_argument(
         "--methods", nargs="+", default=["optimum", "base_stock", "hdpo_mlp", "hdpo_gnn", "ppo"]
     )
@@ -264,7 +310,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ppo-budget", type=float, default=None, help="PPO seconds (default: HDPO-MLP's)")
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="scale HDPO's epochs (smoke runs)")
     parser.add_argument("--plot", action="store_true", help="only redraw the plot")
+    parser.add_argument("--csv", type=Path, default=None, help="results file (default: benchmarks/results/)")
     args = parser.parse_args(argv)
+    global CSV
+    CSV = args.csv or CSV
     if args.plot:
         plot()
         return
@@ -285,7 +334,12 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             if method == "optimum" and opt is None:
                 continue
-            row: dict[str, Any] = {"setting": name, "method": method, "command": command, "torch": torch.__version__}
+            row: dict[str, Any] = {
+                "setting": name,
+                "method": method,
+                "command": command,
+                "torch": torch.__version__,
+            }
             if method == "optimum":
                 row.update(avg_cost=opt, ci95=0.0, gap_pct=0.0, detail=opt_detail)
                 append(row)
@@ -294,7 +348,8 @@ def main(argv: list[str] | None = None) -> None:
 
             probe = HDPO("MlpPolicy", cfg["env"], env_kwargs=cfg["kwargs"], n_train=64, batch_size=64)
             core = probe.core
-            demand, state = test_set(core, args)
+            finite = cfg["group"] in FINITE
+            demand, state, warmup = test_set(core, args, finite)
             scale = lambda c: {**c, "epochs": max(1, round(c["epochs"] * args.epochs_scale))}  # noqa: E731
             if args.ppo_budget is not None:
                 budget = args.ppo_budget
@@ -310,14 +365,22 @@ def main(argv: list[str] | None = None) -> None:
                     prior = [r for r in _rows() if r["setting"] == name and r["method"] == "hdpo_mlp"]
                     budget = float(prior[0]["train_s"]) if prior else 120.0
                 model, train_s = run_ppo(cfg, budget, args.seed)
-                act, params, detail = ppo_policy(model, core), "", f"{model.num_timesteps} env steps"
+                act, params, detail = ppo_policy(model, core, finite), "", f"{model.num_timesteps} env steps"
             elif method == "base_stock":
                 act, train_s, detail = best_base_stock(cfg, core, echelon=cfg["group"] == "serial")
                 params = core.n_stock
             else:
                 raise ValueError(f"--methods: unknown {method!r}")
-            res = long_run_cost(core, act, demand, args.test_warmup, state)
-            row.update(avg_cost=res["avg_cost"], ci95=res["ci95"], train_s=round(train_s, 1), params=params, detail=detail)
+            res = long_run_cost(core, act, demand, warmup, state)
+            if finite:  # also the episode profit (gym-invmgmt's figure)
+                detail += f"; episode profit {-30 * res['avg_cost']:.1f} ± {30 * res['ci95']:.1f}"
+            row.update(
+                avg_cost=res["avg_cost"],
+                ci95=res["ci95"],
+                train_s=round(train_s, 1),
+                params=params,
+                detail=detail,
+            )
             if opt is not None:
                 row["gap_pct"] = round(100 * (res["avg_cost"] / opt - 1), 3)
             append(row)

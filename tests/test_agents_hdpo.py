@@ -70,6 +70,20 @@ def test_feasibility_layers_never_ask_a_supplier_for_more_than_it_has(feasibilit
     assert (shipped <= avail[:, stores[0]] * (1 + 1e-9) + 1e-9).all()
     if feasibility == "proportional":  # binding: all of the warehouse's stock is requested
         assert torch.allclose(shipped, avail[:, stores[0]])
+    orders.sum().backward()
+    grads = [p.grad for p in policy.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_mlp_features_select_observation_entries():
+    core = _core("divergent", {})
+    with_period = InventoryMlpPolicy(core, features=["on_hand", "period"])
+    assert with_period.cols.tolist() == [
+        *core.observation_index()["on_hand"],
+        core.observation_index()["period"],
+    ]
+    with pytest.raises(ValueError, match="features"):
+        InventoryMlpPolicy(core, features=["weather"])
 
 
 def test_state_from_observation_inverts_observe():

@@ -265,3 +265,18 @@ def test_clear_errors():
         model.learn()
     with pytest.raises(ValueError, match="observation"):
         model.predict(np.zeros(3))
+
+
+def test_round_orders_at_test_time_gives_integer_orders():
+    core = _core("single_store", {}, dtype=torch.float32)
+
+    def policy(obs):
+        return torch.full((obs.shape[0], 1), 4.6)
+
+    demand = torch.as_tensor(sample_traces(core, 8, 12, seed=0), dtype=torch.float32)
+    _, final = simulate(core, policy, demand, round_orders=True)
+    # Every unit in the pipeline came from a rounded order of 5.
+    assert torch.equal(final.pipeline, torch.full_like(final.pipeline, 5.0))
+    res = long_run_cost(core, policy, demand, warmup=4, round_orders=True)
+    unrounded = long_run_cost(core, policy, demand, warmup=4)
+    assert res["avg_cost"] != unrounded["avg_cost"]

@@ -12,7 +12,8 @@ after ``--test-warmup`` warm-up periods, with a 95% CI over traces. Settings (HD
 * ``invmgmt``: gym-invmgmt's ``InvMgmt-v0`` (profit; 30-period episodes from the network's initial
   state; the cost column is minus the profit per period, the detail column has the episode profit).
 
-Methods: ``hdpo_mlp``; ``hdpo_gnn`` (networks only); ``ppo`` (our PPO on the same env, same
+Methods: ``hdpo_mlp``; ``hdpo_gnn`` (networks only); ``gnn_transfer`` (the GNN trained on 5
+stores, run unchanged on 3 and 10); ``ppo`` (our PPO on the same env, same
 wall-clock budget as HDPO's MLP, observation and reward normalization); ``base_stock`` (levels
 searched by simulation on separate seeds); ``optimum`` where known. Rows are appended to the CSV
 as they finish; finished (setting, method) pairs are skipped, so the run can be resumed.
@@ -99,13 +100,14 @@ HDPO_CONFIG = {
     ),
 }
 FINITE = {"invmgmt"}
+TRANSFER = "/tmp/rlsuite_hdpo_gnn_{name}.zip"  # GNNs kept for the 5 -> 10 stores transfer row
 PPO_MAX_ORDER = 60.0  # settings evaluated on whole episodes from the initial state
 # The GNN is ~10x the MLP's compute per sample on a CPU: hidden 16 (HDPO uses 32), smaller batches.
 GNN_CONFIG = dict(
     policy_kwargs={"hidden": 16, "rounds": 2},
     learning_rate=3e-3,
     max_grad_norm=1.0,
-    epochs=40,
+    epochs=50,
     batch_size=256,
     n_train=2048,
 )
@@ -271,9 +273,9 @@ def plot() -> None:
     with CSV.open() as f:
         rows = list(csv.DictReader(f))
     names = list(dict.fromkeys(r["setting"] for r in rows))
-    methods = ["optimum", "base_stock", "hdpo_mlp", "hdpo_gnn", "ppo"]
+    methods = ["optimum", "base_stock", "hdpo_mlp", "hdpo_gnn", "gnn_transfer", "ppo"]
     fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(names)), 4.5))
-    width = 0.16
+    width = 0.14
     for k, m in enumerate(methods):
         xs, ys, es = [], [], []
         for i, n in enumerate(names):
@@ -281,7 +283,7 @@ def plot() -> None:
             cur = [r for r in rows if r["setting"] == n and r["method"] == m]
             if cur and ref:
                 base = float(ref[0]["avg_cost"])
-                xs.append(i + (k - 2) * width)
+                xs.append(i + (k - 2.5) * width)
                 ys.append(100 * (float(cur[0]["avg_cost"]) - base) / abs(base))
                 es.append(100 * float(cur[0]["ci95"] or 0) / abs(base))
         if xs:
@@ -301,7 +303,9 @@ def main(argv: list[str] | None = None) -> None:
         "--settings", nargs="+", default=["lost_sales", "backlog", "warehouse", "serial", "invmgmt"]
     )
     parser.add_argument(
-        "--methods", nargs="+", default=["optimum", "base_stock", "hdpo_mlp", "hdpo_gnn", "ppo"]
+        "--methods",
+        nargs="+",
+        default=["optimum", "base_stock", "hdpo_mlp", "hdpo_gnn", "gnn_transfer", "ppo"],
     )
     parser.add_argument("--test-traces", type=int, default=4096)
     parser.add_argument("--test-periods", type=int, default=3000)
@@ -360,6 +364,15 @@ def main(argv: list[str] | None = None) -> None:
             elif method == "hdpo_gnn":
                 model, train_s = run_hdpo(cfg, "GNNPolicy", scale(GNN_CONFIG), args.seed)
                 act, params, detail = model, model.parameter_count(), f"epochs {model.epochs_done}"
+                model.save(TRANSFER.format(name=name))
+            elif method == "gnn_transfer":  # the GNN trained on 5 stores, run unchanged on this network
+                src = Path(TRANSFER.format(name="warehouse_5"))
+                if cfg["group"] != "warehouse" or name == "warehouse_5" or not src.exists():
+                    continue
+                from rlsuite.agents import HDPO as _HDPO
+
+                model = _HDPO.load(src, env=cfg["env"], env_kwargs=cfg["kwargs"])
+                act, params, train_s, detail = model, model.parameter_count(), 0.0, "trained on warehouse_5"
             elif method == "ppo":
                 if budget is None:
                     prior = [r for r in _rows() if r["setting"] == name and r["method"] == "hdpo_mlp"]

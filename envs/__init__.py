@@ -33,13 +33,29 @@ INVMGMT_IDS: dict[str, dict[str, Any]] = {
 }
 
 
+_SOKOBAN = "rlsuite.envs.text.sokoban:SokobanEnv"
+SOKOBAN_IDS: dict[str, dict[str, Any]] = {
+    # RAGEN's SimpleSokoban (6x6, one box) and larger variants; levels with a shorter optimal
+    # solution than min_moves are rejected (difficulty filter).
+    "Sokoban-v0": {"dim_room": (6, 6), "num_boxes": 1, "min_moves": 4},
+    "Sokoban-6x6-2-v0": {"dim_room": (6, 6), "num_boxes": 2, "min_moves": 5},
+    "Sokoban-8x8-2-v0": {"dim_room": (8, 8), "num_boxes": 2, "min_moves": 8},
+    "Sokoban-8x8-3-v0": {"dim_room": (8, 8), "num_boxes": 3, "min_moves": 8},
+    # VisualSokoban: the same levels as Sokoban-v0 with an RGB image observation.
+    "Sokoban-Visual-v0": {"dim_room": (6, 6), "num_boxes": 1, "min_moves": 4, "visual": True},
+}
+
+
 def register_envs() -> None:
     """Register every rlsuite id (idempotent)."""
     for env_id, kwargs in INVMGMT_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=_INV, vector_entry_point=_INV_VEC, kwargs=dict(kwargs))
+    for env_id, kwargs in SOKOBAN_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=_SOKOBAN, kwargs=dict(kwargs))
 
 
 register_envs()
 
-__all__ = ["INVMGMT_IDS", "register_envs"]
+__all__ = ["INVMGMT_IDS", "SOKOBAN_IDS", "register_envs"]

@@ -1,0 +1,110 @@
+"""Scripted experts and a random policy for the text environments.
+
+Each works on observations (SB3's ``predict(obs) -> (action, None)``), so it can drive an env,
+generate behaviour-cloning data (:func:`collect_demonstrations`) or stand in for a language
+model in tests (through the text protocol, see ``rlsuite.envs.text.TextActionWrapper``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rlsuite.envs.text.sokoban import Level, solve, step_level
+
+
+class SokobanExpert:
+    """Optimal play: breadth-first search from the observed grid. The rest of the plan is kept
+    for the position it leads to, so an episode costs one search; any other position (a new
+    episode, or a detour) is searched again. Solves every generated level in the fewest moves."""
+
+    name = "sokoban expert"
+
+    def __init__(self, max_nodes: int = 500_000) -> None:
+        self.max_nodes = max_nodes
+        self._next: dict[bytes, list[int]] = {}
+
+    def act(self, grid: np.ndarray) -> int:
+        grid = np.asarray(grid, dtype=np.int8)
+        key = grid.tobytes() + bytes(grid.shape)
+        plan = self._next.get(key)
+        if plan is None:
+            level = Level.from_grid(grid)
+            plan = solve(level, self.max_nodes)
+            if plan is None:
+                raise RuntimeError("SokobanExpert: this position has no solution (a box is stuck)")
+        if not plan:
+            return 0  # already solved
+        nxt = step_level(Level.from_grid(grid), plan[0])[0].grid()
+        self._next = {nxt.tobytes() + bytes(nxt.shape): plan[1:]}
+        return plan[0]
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
+    ) -> tuple[Any, None]:
+        grid = np.asarray(observation["grid"])
+        if grid.ndim == 3:  # a batch
+            return np.array([self.act(g) for g in grid]), None
+        return np.int64(self.act(grid)), None
+
+
+class RandomTextPolicy:
+    """Uniform over the admissible actions (``action_mask``), from its own seeded generator."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[Any, None]:
+        mask = np.asarray(observation["action_mask"]).astype(bool)
+        if mask.ndim == 2:
+            return np.array([self.rng.choice(np.flatnonzero(m)) for m in mask]), None
+        return np.int64(self.rng.choice(np.flatnonzero(mask))), None
+
+
+def run_text_episodes(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, np.ndarray]:
+    """Play one episode per seed; returns per-episode ``reward`` (sum), ``success`` and ``length``."""
+    rewards, success, lengths = [], [], []
+    for seed in seeds:
+        obs, info = env.reset(seed=int(seed))
+        total, n, done = 0.0, 0, False
+        while not done:
+            action, _ = policy.predict(obs)
+            obs, r, term, trunc, info = env.step(action)
+            total += float(r)
+            n += 1
+            done = term or trunc
+        rewards.append(total)
+        success.append(bool(info.get("won", False)))
+        lengths.append(n)
+    return {"reward": np.array(rewards), "success": np.array(success), "length": np.array(lengths)}
+
+
+def collect_demonstrations(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, Any]:
+    """Expert transitions for behaviour cloning: ``{"observations": {key: [N, ...]}, "actions"
+    [N], "episode_starts" [N], "seeds" [N]}`` (plain numpy arrays; save with ``np.savez``)."""
+    obs_list: list[dict[str, np.ndarray]] = []
+    actions, starts, ep_seeds = [], [], []
+    for seed in seeds:
+        obs, _ = env.reset(seed=int(seed))
+        done, first = False, True
+        while not done:
+            action, _ = policy.predict(obs)
+            obs_list.append({k: np.asarray(v) for k, v in obs.items()})
+            actions.append(int(action))
+            starts.append(first)
+            ep_seeds.append(int(seed))
+            obs, _, term, trunc, _ = env.step(action)
+            first, done = False, term or trunc
+    keys = obs_list[0].keys() if obs_list else []
+    return {
+        "observations": {k: np.stack([o[k] for o in obs_list]) for k in keys},
+        "actions": np.array(actions, dtype=np.int64),
+        "episode_starts": np.array(starts, dtype=bool),
+        "seeds": np.array(ep_seeds, dtype=np.int64),
+    }

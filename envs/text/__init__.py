@@ -1,0 +1,22 @@
+"""Text-agent environments: Sokoban and WebShop-lite, self-contained and deterministic per seed.
+
+Both follow one observation contract (a ``Dict`` with ``tokens``, ``action_mask`` and
+``action_tokens``; the action is an index into ``info["admissible_actions"]``), carry the text
+and the admissible action strings in ``info``, and ship a scripted expert.
+"""
+
+from .sokoban import ACTIONS, SYMBOLS, Level, SokobanEnv, generate_level, is_deadlocked, solve, step_level
+from .vocab import Vocabulary, tokenize
+
+__all__ = [
+    "ACTIONS",
+    "SYMBOLS",
+    "Level",
+    "SokobanEnv",
+    "Vocabulary",
+    "generate_level",
+    "is_deadlocked",
+    "solve",
+    "step_level",
+    "tokenize",
+]

@@ -5,17 +5,23 @@ Both follow one observation contract (a ``Dict`` with ``tokens``, ``action_mask`
 and the admissible action strings in ``info``, and ship a scripted expert.
 """
 
+from .protocol import ExpertSpeaker, TextActionWrapper, group_seeds, normalize_action, parse_actions
 from .sokoban import ACTIONS, SYMBOLS, Level, SokobanEnv, generate_level, is_deadlocked, solve, step_level
 from .vocab import Vocabulary, tokenize
 
 __all__ = [
     "ACTIONS",
     "SYMBOLS",
+    "ExpertSpeaker",
     "Level",
     "SokobanEnv",
+    "TextActionWrapper",
     "Vocabulary",
     "generate_level",
+    "group_seeds",
     "is_deadlocked",
+    "normalize_action",
+    "parse_actions",
     "solve",
     "step_level",
     "tokenize",

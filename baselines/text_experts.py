@@ -108,3 +108,51 @@ def collect_demonstrations(env: gym.Env, policy: Any, seeds: list[int]) -> dict[
         "episode_starts": np.array(starts, dtype=bool),
         "seeds": np.array(ep_seeds, dtype=np.int64),
     }
+
+
+class WebShopExpert:
+    """The WebShop-lite matcher: searches with the instruction's most specific query, pages
+    through the results to the first product that satisfies the goal (type, every attribute,
+    the options, the price bound), selects the goal's options and buys: reward 1 on every goal.
+
+    It reads the goal from the env (a privileged script, as WebShop's human demonstrations read
+    the instruction), so it is built on the env it plays: ``WebShopExpert(env)``."""
+
+    name = "webshop expert"
+
+    def __init__(self, env: gym.Env) -> None:
+        self.env = env.unwrapped
+
+    def _matches(self, index: int) -> bool:
+        env = self.env
+        goal, product = env.goal, env.catalog.products[index]
+        return (
+            product.product_type == goal.product_type
+            and all(a in product.attributes for a in goal.attributes)
+            and all(v in product.options.get(axis, ()) for axis, v in goal.options.items())
+            and product.price <= goal.price_upper
+        )
+
+    def choose(self) -> str:
+        env = self.env
+        acts = env._actions
+        if env._page == "search":
+            return acts[0]
+        if env._page == "results":
+            for i in env._shown():
+                if self._matches(i):
+                    return f"click[{env.catalog.products[i].asin}]"
+            return "click[next >]" if "click[next >]" in acts else "click[back to search]"
+        if env._page == "item":
+            if not self._matches(env._item):
+                return "click[< prev]"
+            for axis, value in env.goal.options.items():
+                if env._selected.get(axis) != value:
+                    return f"click[{value}]"
+            return "click[buy now]"
+        return "click[< prev]"
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
+    ) -> tuple[Any, None]:
+        return np.int64(self.env._actions.index(self.choose())), None

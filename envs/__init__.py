@@ -46,6 +46,13 @@ SOKOBAN_IDS: dict[str, dict[str, Any]] = {
 }
 
 
+_WEBSHOP = "rlsuite.envs.text.webshop:WebShopEnv"
+WEBSHOP_IDS: dict[str, dict[str, Any]] = {
+    # 1000 generated products, 3000 goals: test = goals 0-499, validation 500-999, train the rest.
+    "WebShop-v0": {"split": "train"},
+}
+
+
 def register_envs() -> None:
     """Register every rlsuite id (idempotent)."""
     for env_id, kwargs in INVMGMT_IDS.items():
@@ -54,8 +61,11 @@ def register_envs() -> None:
     for env_id, kwargs in SOKOBAN_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=_SOKOBAN, kwargs=dict(kwargs))
+    for env_id, kwargs in WEBSHOP_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=_WEBSHOP, kwargs=dict(kwargs))
 
 
 register_envs()
 
-__all__ = ["INVMGMT_IDS", "SOKOBAN_IDS", "register_envs"]
+__all__ = ["INVMGMT_IDS", "SOKOBAN_IDS", "WEBSHOP_IDS", "register_envs"]

@@ -9,11 +9,12 @@ into one that takes the string a language model writes. It understands
 * several actions in one turn: ``"up || up || left"`` (RAGEN), executed in order while the
   episode runs.
 
-An action that is not admissible ends the turn: the env is not stepped for it, the turn's
-reward gets ``invalid_penalty``, and ``info["is_action_valid"]`` is False (with the offending
-strings in ``info["invalid_actions"]``). Malformed input never raises. Turns are counted, and
-the episode is truncated after ``max_turns`` turns, so a model that only writes invalid text
-cannot loop forever.
+Envs that understand free-form actions (``accepts_text_actions``, e.g. WebShop-lite's
+``search[any words]``) receive them as strings. An action that is not admissible ends the turn:
+the env is not stepped for it, the turn's reward gets ``invalid_penalty``, and
+``info["is_action_valid"]`` is False (with the offending strings in ``info["invalid_actions"]``).
+Malformed input never raises. Turns are counted, and the episode is truncated after
+``max_turns`` turns, so a model that only writes invalid text cannot loop forever.
 """
 
 from __future__ import annotations
@@ -94,11 +95,19 @@ class TextActionWrapper(gym.Wrapper):
         info = dict(self._info)
         for text in actions:
             admissible = [normalize_action(a) for a in self._info["admissible_actions"]]
-            if text not in admissible:
+            if text in admissible:
+                self._obs, r, terminated, truncated, info = self.env.step(admissible.index(text))
+            elif getattr(self.env.unwrapped, "accepts_text_actions", False):
+                # Free-form actions the env understands (WebShop's search[any words]).
+                obs, r, terminated, truncated, info = self.env.step(text)
+                if not info.get("is_action_valid", True):
+                    invalid.append(text)
+                    self._obs, self._info = obs, info
+                    break
+                self._obs = obs
+            else:
                 invalid.append(text)
                 break
-            index = admissible.index(text)
-            self._obs, r, terminated, truncated, info = self.env.step(index)
             self._info = info
             total += float(r)
             executed.append(text)

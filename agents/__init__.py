@@ -16,6 +16,7 @@ from .common.callbacks import (
     evaluate_policy,
 )
 from .common.logger import Logger, configure
+from .common.text_policies import TextChoicePolicy, behavior_cloning
 from .hdpo import HDPO
 from .inventory_policies import BaseStockParamPolicy, GNNPolicy, InventoryMlpPolicy, InventoryPolicyNet
 from .ppo import PPO
@@ -35,6 +36,8 @@ __all__ = [
     "Logger",
     "ProgressBarCallback",
     "StopTrainingOnRewardThreshold",
+    "TextChoicePolicy",
+    "behavior_cloning",
     "configure",
     "evaluate_policy",
     "linear_schedule",

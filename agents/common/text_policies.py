@@ -1,0 +1,250 @@
+"""Small text policies for the CPU: score each admissible action against the observation.
+
+``TextPolicy`` (alias for :class:`TextChoicePolicy`) reads the text envs' observation contract
+(``tokens``, ``action_tokens``, ``action_mask``): an encoder turns the observation's word ids into
+a vector, a bag of words turns each candidate action into another, and the logit of an action
+is their bilinear score (the "choice" models of WebShop's baselines and GLAM). The value is an
+MLP on the observation's vector. Masked actions get a very negative logit and are never chosen.
+
+Encoders (``policy_kwargs={"encoder": ...}``): ``bow`` (mean of word embeddings; order-free),
+``position`` (word plus position embeddings, flattened: right for fixed layouts such as a Sokoban
+grid) and ``gru`` (a one-layer GRU over the words).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor, nn
+
+from .distributions import ActionHead, MultiCategorical
+from .policies import POLICY_ALIASES, PolicyOutput
+
+ENCODERS = ("bow", "position", "gru")
+
+
+def _mean_embed(embed: nn.Embedding, ids: Tensor) -> Tensor:
+    """Mean of the embeddings of the non-padding ids over the last dimension."""
+    e = embed(ids)
+    mask = (ids != 0).unsqueeze(-1).to(e.dtype)
+    return (e * mask).sum(-2) / mask.sum(-2).clamp_min(1.0)
+
+
+class TextEncoder(nn.Module):
+    """Word ids ``[B, L]`` -> ``[B, hidden]`` with its own embedding (``bow``, ``position`` or ``gru``)."""
+
+    def __init__(self, vocab: int, length: int, kind: str, embed_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.embed = nn.Embedding(vocab, embed_dim, padding_idx=0)
+        if kind == "position":
+            self.pos = nn.Parameter(torch.zeros(length, embed_dim))
+            self.net: nn.Module = nn.Sequential(nn.Linear(length * embed_dim, hidden), nn.Tanh())
+        elif kind == "gru":
+            self.gru = nn.GRU(embed_dim, hidden, batch_first=True)
+            self.net = nn.Tanh()
+        else:
+            self.net = nn.Sequential(nn.Linear(embed_dim, hidden), nn.Tanh())
+
+    def forward(self, ids: Tensor) -> Tensor:
+        ids = ids.long()
+        if self.kind == "position":
+            return self.net((self.embed(ids) + self.pos).flatten(1))
+        if self.kind == "gru":
+            lengths = (ids != 0).sum(1).clamp_min(1)
+            out, _ = self.gru(self.embed(ids))
+            return self.net(out[torch.arange(ids.shape[0], device=ids.device), lengths - 1])
+        return self.net(_mean_embed(self.embed, ids))
+
+
+class TextChoicePolicy(nn.Module):
+    """Actor-critic over admissible actions for ``Dict(tokens, action_tokens, action_mask, ...)``.
+
+    Args:
+        observation_space, action_space: the env's (``Discrete(n)`` actions, one per row of
+            ``action_tokens``).
+        encoder: ``bow``, ``position`` or ``gru``.
+        embed_dim, hidden: sizes of the word embeddings and of the encodings.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        encoder: str = "bow",
+        embed_dim: int = 64,
+        hidden: int = 64,
+        median_head: bool = False,
+        ortho_init: bool = True,
+    ) -> None:
+        super().__init__()
+        if not isinstance(observation_space, spaces.Dict) or not {"tokens", "action_tokens"} <= set(
+            observation_space.spaces
+        ):
+            raise ValueError(
+                "observation_space: TextPolicy needs a Dict with 'tokens' and 'action_tokens' "
+                "(the text envs' contract)"
+            )
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(
+                f"action_space: TextPolicy needs Discrete actions, got {type(action_space).__name__}"
+            )
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder: got {encoder!r}; allowed: {list(ENCODERS)}")
+        tokens, act_tokens = observation_space["tokens"], observation_space["action_tokens"]
+        n_actions = int(action_space.n)
+        if act_tokens.shape[0] != n_actions:
+            raise ValueError(
+                f"action_tokens: {act_tokens.shape[0]} rows for {n_actions} actions; "
+                "expected one row per action"
+            )
+        self.observation_space, self.action_space = observation_space, action_space
+        vocab = int(max(np.max(tokens.high), np.max(act_tokens.high))) + 1
+        self.encoder_name = encoder
+        length = int(tokens.shape[0])
+        # Separate actor and critic encoders (as SB3's MlpPolicy): the critic's large early
+        # errors must not reshape the features a behaviour-cloned actor relies on.
+        self.pi_encoder = TextEncoder(vocab, length, encoder, embed_dim, hidden)
+        self.vf_encoder = TextEncoder(vocab, length, encoder, embed_dim, hidden)
+        self.act_net = nn.Sequential(nn.Linear(embed_dim, hidden), nn.Tanh())
+        self.bilinear = nn.Linear(hidden, hidden, bias=False)
+        # Word-matching features of each action against the observation (a cheap bi-attention):
+        # the share of the action's words found verbatim in the observation, and the mean over the
+        # action's words of their best embedding similarity with an observation word.
+        self.match = nn.Linear(2, 1)
+        self.slot_bias = nn.Parameter(torch.zeros(n_actions))  # a per-position prior (e.g. "query 0")
+        self.value_net = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.action_head = ActionHead(action_space, 1)  # conversions and mask size only
+        self.action_head.net = nn.Identity()  # the logits are the scores below
+        self.median_net = (
+            nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1)) if median_head else None
+        )
+        if ortho_init:
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.orthogonal_(m.weight, gain=np.sqrt(2))
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+            nn.init.orthogonal_(self.value_net[-1].weight, gain=1.0)
+            nn.init.orthogonal_(self.bilinear.weight, gain=0.01)  # near-uniform initial policy (PPO detail)
+
+    # ------------------------------------------------------------------ encoders
+    def encode(self, obs: dict[str, Tensor]) -> Tensor:
+        """The actor's encoding of the observation ``[B, hidden]``."""
+        return self.pi_encoder(obs["tokens"])
+
+    def logits(self, obs: dict[str, Tensor], h: Tensor) -> Tensor:
+        act_ids = obs["action_tokens"].long()  # [B, n, La]
+        obs_ids = obs["tokens"].long()  # [B, Lo]
+        a = self.act_net(_mean_embed(self.pi_encoder.embed, act_ids))  # [B, n, H]
+        q = self.bilinear(h).unsqueeze(1)  # [B, 1, H]
+        match = self.match(self.match_features(obs_ids, act_ids)).squeeze(-1)
+        return (a * q).sum(-1) + match + self.slot_bias
+
+    def match_features(self, obs_ids: Tensor, act_ids: Tensor) -> Tensor:
+        """``[B, n, 2]``: exact-word overlap and soft (embedding) overlap of each action."""
+        a_valid = (act_ids != 0).to(torch.float32)  # [B, n, La]
+        n_words = a_valid.sum(-1).clamp_min(1.0)
+        present = torch.zeros(obs_ids.shape[0], self.pi_encoder.embed.num_embeddings, device=obs_ids.device)
+        present.scatter_(1, obs_ids, 1.0)
+        present[:, 0] = 0.0
+        exact = (torch.gather(present, 1, act_ids.flatten(1)).view_as(a_valid) * a_valid).sum(-1) / n_words
+        emb = self.pi_encoder.embed
+        ea = nn.functional.normalize(emb(act_ids), dim=-1)  # [B, n, La, D]
+        eo = nn.functional.normalize(emb(obs_ids), dim=-1)  # [B, Lo, D]
+        sim = torch.einsum("bnld,bod->bnlo", ea, eo)
+        sim = sim.masked_fill((obs_ids == 0)[:, None, None, :], -1.0).amax(-1)  # [B, n, La]
+        soft = (sim * a_valid).sum(-1) / n_words
+        return torch.stack([exact, soft], -1)
+
+    def _dist(self, obs: dict[str, Tensor], masks: Tensor | None) -> MultiCategorical:
+        return MultiCategorical(self.logits(obs, self.encode(obs)), self.action_head.nvec, masks)
+
+    def _value_latent(self, obs: dict[str, Tensor]) -> Tensor:
+        return self.vf_encoder(obs["tokens"])
+
+    # ------------------------------------------------------------------ the ActorCriticPolicy interface
+    def forward(
+        self,
+        obs: dict[str, Tensor],
+        deterministic: bool = False,
+        action_masks: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        dist = self._dist(obs, action_masks)
+        actions = dist.mode() if deterministic else dist.sample(generator)
+        return actions, self.predict_values(obs), dist.log_prob(actions)
+
+    def evaluate_actions(
+        self, obs: dict[str, Tensor], actions: Tensor, action_masks: Tensor | None = None
+    ) -> PolicyOutput:
+        dist = self._dist(obs, action_masks)
+        hv = self._value_latent(obs)
+        median = self.median_net(hv).squeeze(-1) if self.median_net is not None else None
+        return PolicyOutput(self.value_net(hv).squeeze(-1), dist.log_prob(actions), dist.entropy(), median)
+
+    def predict_values(self, obs: dict[str, Tensor]) -> Tensor:
+        return self.value_net(self._value_latent(obs)).squeeze(-1)
+
+    def act(
+        self,
+        obs: dict[str, Tensor],
+        deterministic: bool = True,
+        action_masks: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        dist = self._dist(obs, action_masks)
+        return dist.mode() if deterministic else dist.sample(generator)
+
+
+POLICY_ALIASES["TextPolicy"] = TextChoicePolicy
+
+
+def behavior_cloning(
+    model: Any,
+    demonstrations: dict[str, Any],
+    epochs: int = 10,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Warm-start ``model``'s policy (any on-policy agent) on expert transitions (from
+    :func:`rlsuite.baselines.collect_demonstrations`): minimise the cross-entropy of the expert's
+    actions under the policy, with the invalid-action masks. Returns the per-epoch ``loss`` and
+    ``accuracy`` (deterministic action = expert action)."""
+    obs_np = demonstrations["observations"]
+    actions = np.asarray(demonstrations["actions"])
+    n = len(actions)
+    if n == 0:
+        raise ValueError("demonstrations: empty")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs, batch_size: got {epochs}, {batch_size}; both must be >= 1")
+    policy = model.policy
+    opt = torch.optim.Adam(policy.parameters(), lr=learning_rate)
+    obs_all = model._to_tensor(obs_np)
+    act_all = policy.action_head.from_env(torch.as_tensor(actions, device=model.device))
+    gen = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"loss": [], "accuracy": []}
+    policy.train()
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        losses, hits = [], 0
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size].to(model.device)
+            batch = {k: v[idx] for k, v in obs_all.items()} if isinstance(obs_all, dict) else obs_all[idx]
+            batch, masks = model._split_masks(batch)
+            out = policy.evaluate_actions(model._normalize(batch, update=False), act_all[idx], masks)
+            loss = -out.log_prob.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            with torch.no_grad():
+                pred = policy.act(model._normalize(batch, update=False), True, masks)
+                hits += int((pred == act_all[idx]).all(-1).sum())
+        history["loss"].append(float(np.mean(losses)))
+        history["accuracy"].append(hits / n)
+    return history

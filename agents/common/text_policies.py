@@ -111,10 +111,9 @@ class TextChoicePolicy(nn.Module):
         self.vf_encoder = TextEncoder(vocab, length, encoder, embed_dim, hidden)
         self.act_net = nn.Sequential(nn.Linear(embed_dim, hidden), nn.Tanh())
         self.bilinear = nn.Linear(hidden, hidden, bias=False)
-        # Word-matching features of each action against the observation (a cheap bi-attention):
-        # the share of the action's words found verbatim in the observation, and the mean over the
-        # action's words of their best embedding similarity with an observation word.
-        self.match = nn.Linear(2, 1)
+        # Word-matching features of each action against the observation, or its ``instruction``
+        # entry when there is one (a cheap bi-attention, see match_features).
+        self.match = nn.Linear(3, 1)
         self.slot_bias = nn.Parameter(torch.zeros(n_actions))  # a per-position prior (e.g. "query 0")
         self.value_net = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
         self.action_head = ActionHead(action_space, 1)  # conversions and mask size only
@@ -130,6 +129,9 @@ class TextChoicePolicy(nn.Module):
                         nn.init.zeros_(m.bias)
             nn.init.orthogonal_(self.value_net[-1].weight, gain=1.0)
             nn.init.orthogonal_(self.bilinear.weight, gain=0.01)  # near-uniform initial policy (PPO detail)
+        with torch.no_grad():  # start by preferring actions whose words the goal mentions
+            self.match.weight.copy_(torch.tensor([[4.0, 0.0, 4.0]]))
+            self.match.bias.zero_()
 
     # ------------------------------------------------------------------ encoders
     def encode(self, obs: dict[str, Tensor]) -> Tensor:
@@ -138,14 +140,17 @@ class TextChoicePolicy(nn.Module):
 
     def logits(self, obs: dict[str, Tensor], h: Tensor) -> Tensor:
         act_ids = obs["action_tokens"].long()  # [B, n, La]
-        obs_ids = obs["tokens"].long()  # [B, Lo]
+        # Match the actions against the goal when the env states it apart (WebShop's instruction).
+        obs_ids = obs["instruction"].long() if "instruction" in obs else obs["tokens"].long()
         a = self.act_net(_mean_embed(self.pi_encoder.embed, act_ids))  # [B, n, H]
         q = self.bilinear(h).unsqueeze(1)  # [B, 1, H]
         match = self.match(self.match_features(obs_ids, act_ids)).squeeze(-1)
         return (a * q).sum(-1) + match + self.slot_bias
 
     def match_features(self, obs_ids: Tensor, act_ids: Tensor) -> Tensor:
-        """``[B, n, 2]``: exact-word overlap and soft (embedding) overlap of each action."""
+        """``[B, n, 3]`` per action: the share of its words found in the observation (precision),
+        their mean best embedding similarity (soft precision), and the share of the observation's
+        distinct words it contains (recall: a product title that names every requested attribute)."""
         a_valid = (act_ids != 0).to(torch.float32)  # [B, n, La]
         n_words = a_valid.sum(-1).clamp_min(1.0)
         present = torch.zeros(obs_ids.shape[0], self.pi_encoder.embed.num_embeddings, device=obs_ids.device)
@@ -158,7 +163,11 @@ class TextChoicePolicy(nn.Module):
         sim = torch.einsum("bnld,bod->bnlo", ea, eo)
         sim = sim.masked_fill((obs_ids == 0)[:, None, None, :], -1.0).amax(-1)  # [B, n, La]
         soft = (sim * a_valid).sum(-1) / n_words
-        return torch.stack([exact, soft], -1)
+        in_action = torch.zeros_like(present).unsqueeze(1).expand(-1, act_ids.shape[1], -1).clone()
+        in_action.scatter_(2, act_ids, 1.0)
+        in_action[..., 0] = 0.0
+        recall = (in_action * present.unsqueeze(1)).sum(-1) / present.sum(-1, keepdim=True).clamp_min(1.0)
+        return torch.stack([exact, soft, recall], -1)
 
     def _dist(self, obs: dict[str, Tensor], masks: Tensor | None) -> MultiCategorical:
         return MultiCategorical(self.logits(obs, self.encode(obs)), self.action_head.nvec, masks)

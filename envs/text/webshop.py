@@ -252,6 +252,20 @@ def _bm25_index(products: list[Product], k1: float = 1.5, b: float = 0.75) -> di
     return {"terms": terms, "weights": idf * tf * (k1 + 1) / (tf + norm)}
 
 
+def type_options(category: str, product_type: str) -> dict[str, tuple[str, ...]]:
+    """The option values every product of a type offers (at most 5 per axis): a goal's options
+    are then available in every product of its type, as sizes and colours usually are, and the
+    choice of product turns on the attributes and the price shown in the results."""
+    spec = CATEGORIES[category]
+    k = spec["types"].index(product_type)
+    out = {}
+    for axis in sorted(spec["options"]):
+        values = spec["options"][axis]
+        start = (3 * k) % len(values)
+        out[axis] = tuple((values * 2)[start : start + min(5, len(values))])
+    return out
+
+
 def _make_product(rng: np.random.Generator, i: int) -> Product:
     cats = sorted(CATEGORIES)
     cat = cats[int(rng.integers(len(cats)))]
@@ -259,15 +273,11 @@ def _make_product(rng: np.random.Generator, i: int) -> Product:
     ptype = spec["types"][int(rng.integers(len(spec["types"])))]
     n_attr = int(rng.integers(2, 5))
     attrs = tuple(sorted(rng.choice(spec["attributes"], n_attr, replace=False).tolist()))
-    options = {}
-    for axis in sorted(spec["options"]):
-        values = spec["options"][axis]
-        k = int(rng.integers(2, min(5, len(values)) + 1))
-        options[axis] = tuple(rng.choice(values, k, replace=False).tolist())
+    options = type_options(cat, ptype)
     lo, hi = spec["price"]
     price = round(float(np.exp(rng.uniform(np.log(lo), np.log(hi)))), 2)
     brand = BRANDS[int(rng.integers(len(BRANDS)))]
-    shown = list(rng.choice(attrs, min(2, len(attrs)), replace=False))
+    shown = list(rng.permutation(attrs))
     extra = EXTRAS[int(rng.integers(len(EXTRAS)))]
     title = f"{brand} {' '.join(shown)} {ptype} , {extra}"
     bullets = tuple(f"{a} : this {ptype} is {a} ." for a in attrs)
@@ -362,16 +372,18 @@ class WebShopEnv(gym.Env):
         n_queries: search candidates offered on the search page (built from the instruction).
         render_mode: ``ansi`` (the page text).
 
-    Observation (``Dict``): ``tokens`` ``[max_tokens]``, ``action_mask`` ``[max_actions]`` and
+    Observation (``Dict``): ``tokens`` ``[max_tokens]``, ``action_mask`` ``[max_actions]``,
     ``action_tokens`` ``[max_actions, action_length]`` (a product's click is tokenised with its
-    title, so a policy can tell results apart). Action: an index into
-    ``info["admissible_actions"]``, or a raw action string (``search[...]``, ``click[...]``).
+    title, so a policy can tell results apart) and ``instruction`` (the goal's words, ``[48]``).
+    Action: an index into ``info["admissible_actions"]``, or a raw action string
+    (``search[...]``, ``click[...]``).
     ``info``: ``text``, ``admissible_actions``, ``is_action_valid``, ``won``, ``instruction``,
     ``page``, and at the end the reward's parts.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
     accepts_text_actions = True  # step() also takes action strings (free-form search[...])
+    INSTRUCTION_TOKENS = 48
     SPLITS = ("train", "validation", "test")
     _catalogs: ClassVar[dict[tuple[int, int, int], Catalog]] = {}
 
@@ -429,6 +441,7 @@ class WebShopEnv(gym.Env):
                 "tokens": spaces.Box(0, v - 1, (self.max_tokens,), np.int64),
                 "action_mask": spaces.MultiBinary(self.max_actions),
                 "action_tokens": spaces.Box(0, v - 1, (self.max_actions, self.action_length), np.int64),
+                "instruction": spaces.Box(0, v - 1, (self.INSTRUCTION_TOKENS,), np.int64),
             }
         )
         self.goal: Goal | None = None
@@ -571,8 +584,9 @@ class WebShopEnv(gym.Env):
                 "click[reviews]",
                 "click[buy now]",
             ]
-            for values in self.catalog.products[self._item].options.values():
-                acts += [f"click[{v}]" for v in values]
+            for axis, values in self.catalog.products[self._item].options.items():
+                # A selected option is a pressed radio button: it is no longer a choice.
+                acts += [f"click[{v}]" for v in values if self._selected.get(axis) != v]
         else:
             acts = ["click[back to search]", "click[< prev]"]
         self._actions = acts[: self.max_actions]
@@ -628,6 +642,7 @@ class WebShopEnv(gym.Env):
             "tokens": self.vocab.encode(self.page_text(), self.max_tokens),
             "action_mask": mask,
             "action_tokens": tokens,
+            "instruction": self.vocab.encode(self.goal.instruction, self.INSTRUCTION_TOKENS),
         }
 
     def _info(self, valid: bool) -> dict[str, Any]:

@@ -50,9 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "evaluate":
         return _evaluate(parser, args)
     if args.command == "envs":
-        from rlsuite.envs import INVMGMT_IDS
+        from rlsuite.envs import INVMGMT_IDS, SOKOBAN_IDS, WEBSHOP_IDS
 
-        for env_id, kwargs in INVMGMT_IDS.items():
+        for env_id, kwargs in {**INVMGMT_IDS, **SOKOBAN_IDS, **WEBSHOP_IDS}.items():
             print(f"{env_id:34s} {kwargs}")
         return 0
     parser.print_help()

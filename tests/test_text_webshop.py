@@ -165,3 +165,14 @@ def test_clear_errors():
         WebShopEnv(max_actions=8)
     with pytest.raises(ValueError, match="goal_index"):
         WebShopEnv().reset(options={"goal_index": 10**6})
+
+
+def test_price_filter_in_search(env):
+    env.reset(seed=2)
+    env.step("search[coffee under 15 dollars]")
+    prices = [env.catalog.products[i].price for i in env._results]
+    assert prices and max(prices) <= 15.0
+    env.step("click[back to search]")
+    env.step("search[coffee]")
+    assert max(env.catalog.products[i].price for i in env._results) > 15.0
+    assert env.queries()[0].endswith(f"under {env.goal.price_upper:.0f} dollars]")

@@ -7,7 +7,8 @@ machine and the reward follow WebShop's:
 
 * pages: search -> results (10 per page, ``next >`` / ``< prev``) -> item (options,
   ``description`` / ``features`` / ``reviews`` sub-pages, ``buy now``), ``back to search`` anywhere;
-* actions: ``search[...]`` and ``click[...]`` strings; the env's admissible list (the
+* actions: ``search[...]`` (``under N dollars`` in a query is the shop's price filter) and
+  ``click[...]`` strings; the env's admissible list (the
   observation contract's choices) holds a few queries built from the instruction on the search
   page and the page's buttons elsewhere; a raw ``search[any words]`` string is accepted too;
 * reward at ``buy now``: ``r_type * (matched attributes + matched options + [price <= bound]) /
@@ -357,6 +358,7 @@ def reward(goal: Goal, product: Product, selected: dict[str, str]) -> tuple[floa
 
 _BUTTONS = ["back to search", "next >", "< prev", "description", "features", "reviews", "buy now"]
 _SEARCH = re.compile(r"^search\[(.*)\]$", re.DOTALL)
+_PRICE_FILTER = re.compile(r"\bunder\s+\$?\s*([0-9]+(?:\.[0-9]+)?)(?:\s*dollars)?")
 
 
 class WebShopEnv(gym.Env):
@@ -369,7 +371,9 @@ class WebShopEnv(gym.Env):
         max_steps: the episode is truncated (reward 0) after this many actions (WebShop: 15).
         max_tokens: length of ``tokens`` (instruction first, then the page).
         max_actions, action_length: size of ``action_mask`` / ``action_tokens``.
-        n_queries: search candidates offered on the search page (built from the instruction).
+        n_queries: search candidates offered on the search page (built from the instruction, the
+            first with the shop's price filter: ``search[... under 40 dollars]`` keeps only the
+            products at most $40; free-form searches may use it too).
         render_mode: ``ansi`` (the page text).
 
     Observation (``Dict``): ``tokens`` ``[max_tokens]``, ``action_mask`` ``[max_actions]``,
@@ -398,8 +402,8 @@ class WebShopEnv(gym.Env):
         max_steps: int = 15,
         max_tokens: int = 160,
         max_actions: int = 24,
-        action_length: int = 16,
-        n_queries: int = 3,
+        action_length: int = 32,
+        n_queries: int = 4,
         results_per_page: int = 10,
         search_top: int = 50,
         render_mode: str | None = None,
@@ -515,9 +519,11 @@ class WebShopEnv(gym.Env):
         g = self.goal
         assert g is not None
         opts = " ".join(g.options.values())
+        attrs = " ".join(g.attributes)
         cands = [
-            f"{' '.join(g.attributes)} {g.product_type} {opts}",
-            f"{' '.join(g.attributes)} {g.product_type}",
+            f"{attrs} {g.product_type} {opts} under {g.price_upper:.0f} dollars",
+            f"{attrs} {g.product_type} {opts}",
+            f"{attrs} {g.product_type}",
             g.product_type,
         ]
         return [f"search[{q}]" for q in cands[: self.n_queries]]
@@ -526,7 +532,15 @@ class WebShopEnv(gym.Env):
         cat = self.catalog
         m = _SEARCH.match(text)
         if m is not None:
-            self._results = cat.search(m.group(1), self.search_top)
+            query, limit = m.group(1), None
+            price = _PRICE_FILTER.search(query)
+            if price is not None:  # "under 40 dollars": the shop's price filter
+                limit = float(price.group(1))
+                query = _PRICE_FILTER.sub(" ", query)
+            found = cat.search(query, self.search_top if limit is None else len(cat.products))
+            if limit is not None:
+                found = [i for i in found if cat.products[i].price <= limit][: self.search_top]
+            self._results = found
             self._page, self._result_page = "results", 0
             return False, 0.0, {}
         target = text[len("click[") : -1] if text.startswith("click[") and text.endswith("]") else ""

@@ -16,7 +16,7 @@ from .common.callbacks import (
     evaluate_policy,
 )
 from .common.logger import Logger, configure
-from .common.text_policies import TextChoicePolicy, behavior_cloning
+from .common.text_policies import TextChoicePolicy, TextFeaturesExtractor, behavior_cloning
 from .hdpo import HDPO
 from .inventory_policies import BaseStockParamPolicy, GNNPolicy, InventoryMlpPolicy, InventoryPolicyNet
 from .ppo import PPO
@@ -37,6 +37,7 @@ __all__ = [
     "ProgressBarCallback",
     "StopTrainingOnRewardThreshold",
     "TextChoicePolicy",
+    "TextFeaturesExtractor",
     "behavior_cloning",
     "configure",
     "evaluate_policy",

@@ -7,7 +7,7 @@ import torch
 from gymnasium import spaces
 
 import rlsuite  # noqa: F401
-from rlsuite.agents import PPO, TextChoicePolicy, behavior_cloning
+from rlsuite.agents import PPO, TextChoicePolicy, TextFeaturesExtractor, behavior_cloning
 from rlsuite.baselines.text_experts import (
     SokobanExpert,
     WebShopExpert,
@@ -76,3 +76,27 @@ def test_text_policy_errors():
         TextChoicePolicy(env.observation_space, spaces.Box(0, 1, (2,)))
     with pytest.raises(ValueError, match="demonstrations"):
         behavior_cloning(PPO("TextPolicy", env), {"observations": {}, "actions": np.zeros(0)})
+
+
+def test_features_extractor_for_multi_input_policy_respects_masks():
+    env = gym.make("Sokoban-v0")
+    model = PPO(
+        "MultiInputPolicy",
+        env,
+        n_steps=64,
+        batch_size=32,
+        n_epochs=1,
+        policy_kwargs={
+            "features_extractor_class": TextFeaturesExtractor,
+            "features_extractor_kwargs": {"encoder": "gru"},
+        },
+        seed=0,
+    )
+    model.learn(128)
+    obs, _ = env.reset(seed=0)
+    for _ in range(30):
+        action, _ = model.predict(obs, deterministic=False)
+        assert obs["action_mask"][int(action)] == 1
+        obs, _, term, trunc, _ = env.step(int(action))
+        if term or trunc:
+            obs, _ = env.reset()

@@ -209,6 +209,41 @@ class TextChoicePolicy(nn.Module):
         return dist.mode() if deterministic else dist.sample(generator)
 
 
+class TextFeaturesExtractor(nn.Module):
+    """A features extractor for ``MultiInputPolicy`` on the text envs: the observation's words
+    (``bow``, ``position`` or ``gru``) concatenated with a bag-of-words vector per action slot,
+    so the standard MLP heads (and masks) apply. :class:`TextChoicePolicy` scores actions
+    directly and generalizes better across action orders; this is the drop-in alternative.
+
+    ``PPO("MultiInputPolicy", env, policy_kwargs={"features_extractor_class": TextFeaturesExtractor,
+    "features_extractor_kwargs": {"encoder": "gru"}})``
+    """
+
+    def __init__(
+        self, observation_space: spaces.Dict, encoder: str = "bow", embed_dim: int = 32, hidden: int = 64
+    ) -> None:
+        super().__init__()
+        if not isinstance(observation_space, spaces.Dict) or "tokens" not in observation_space.spaces:
+            raise ValueError("observation_space: TextFeaturesExtractor needs a Dict with 'tokens'")
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder: got {encoder!r}; allowed: {list(ENCODERS)}")
+        tokens = observation_space["tokens"]
+        highs = [np.max(tokens.high)]
+        act = observation_space.spaces.get("action_tokens")
+        if act is not None:
+            highs.append(np.max(act.high))
+        vocab = int(max(highs)) + 1
+        self.encoder = TextEncoder(vocab, int(tokens.shape[0]), encoder, embed_dim, hidden)
+        self.n_slots = int(act.shape[0]) if act is not None else 0
+        self.features_dim = hidden + self.n_slots * embed_dim
+
+    def forward(self, obs: dict[str, Tensor]) -> Tensor:
+        parts = [self.encoder(obs["tokens"])]
+        if self.n_slots:
+            parts.append(_mean_embed(self.encoder.embed, obs["action_tokens"].long()).flatten(1))
+        return torch.cat(parts, 1)
+
+
 POLICY_ALIASES["TextPolicy"] = TextChoicePolicy
 
 

@@ -44,6 +44,7 @@ CONFIG: dict[str, dict[str, Any]] = {
         demos=2000,
         bc_epochs=20,
         bc_lr=1e-3,
+        bc_batch=256,
         ppo_steps=150_000,
         ppo=dict(n_steps=128, batch_size=256, n_epochs=4, gamma=0.97, ent_coef=0.01),
         ppo_lr=3e-4,
@@ -55,6 +56,7 @@ CONFIG: dict[str, dict[str, Any]] = {
         demos=500,
         bc_epochs=20,
         bc_lr=3e-3,
+        bc_batch=128,
         ppo_steps=40_000,
         ppo=dict(n_steps=64, batch_size=128, n_epochs=4, gamma=0.99, ent_coef=0.0),
         ppo_lr=3e-4,
@@ -156,7 +158,14 @@ def run_env(
             seeds = list(range(10_000, 10_000 + cfg["demos"]))
             demos.update(collect_demonstrations(train, expert_for(env_id, train), seeds))
         model = new_model(cfg["finetune_lr"])
-        behavior_cloning(model, demos, epochs=cfg["bc_epochs"], learning_rate=cfg["bc_lr"], seed=seed)
+        behavior_cloning(
+            model,
+            demos,
+            epochs=cfg["bc_epochs"],
+            batch_size=cfg["bc_batch"],
+            learning_rate=cfg["bc_lr"],
+            seed=seed,
+        )
         return model, time.perf_counter() - t
 
     for method in methods:
@@ -198,7 +207,15 @@ def main(argv: list[str] | None = None) -> None:
     for env_id in args.envs:
         rows += run_env(env_id, args.methods, args.ppo_steps, args.seed, command)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with (RESULTS / "text_agents.csv").open("w", newline="") as f:
+    out = RESULTS / "text_agents.csv"
+    if out.exists():  # keep the rows of the envs not rerun
+        with out.open() as f:
+            kept = [r for r in csv.DictReader(f) if r["env"] not in args.envs]
+        for r in kept:
+            for k in ("success", "ci_low", "ci_high", "mean_reward", "train_s"):
+                r[k] = float(r[k])
+        rows = kept + rows
+    with out.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(rows)

@@ -1,4 +1,5 @@
-"""Baselines a learned policy must beat: OR policies, exact solvers and the hindsight oracle."""
+"""Baselines a learned policy must beat: OR policies, exact solvers and the hindsight oracle for
+the inventory networks; scripted experts and a random policy for the text environments."""
 
 from .evaluation import EvalResult, evaluate, from_env, policy_factory
 from .oracle import (
@@ -12,6 +13,15 @@ from .oracle import (
 from .policies import BaseStockPolicy, ConstantOrderPolicy, InventoryPolicy, RandomPolicy, run_episode
 from .search import LevelSearchResult, search_base_stock_levels
 from .solvers import LostSalesDPPolicy, LostSalesSolution, backlog_base_stock, lost_sales_optimal
+from .text_experts import (
+    RandomTextPolicy,
+    SokobanExpert,
+    WebShopExpert,
+    collect_demonstrations,
+    load_demonstrations,
+    run_text_episodes,
+    save_demonstrations,
+)
 
 __all__ = [
     "BaseStockPolicy",
@@ -24,15 +34,22 @@ __all__ = [
     "OraclePlan",
     "OraclePlanPolicy",
     "RandomPolicy",
+    "RandomTextPolicy",
     "RollingHorizonLPPolicy",
+    "SokobanExpert",
     "StartState",
+    "WebShopExpert",
     "backlog_base_stock",
+    "collect_demonstrations",
     "episode_demand",
     "evaluate",
     "from_env",
     "hindsight_oracle",
+    "load_demonstrations",
     "lost_sales_optimal",
     "policy_factory",
     "run_episode",
+    "run_text_episodes",
+    "save_demonstrations",
     "search_base_stock_levels",
 ]

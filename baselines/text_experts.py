@@ -156,3 +156,20 @@ class WebShopExpert:
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
     ) -> tuple[Any, None]:
         return np.int64(self.env._actions.index(self.choose())), None
+
+
+def save_demonstrations(path: str, data: dict[str, Any]) -> None:
+    """Write :func:`collect_demonstrations`' output to a compressed ``.npz`` (observation keys
+    prefixed ``obs/``), readable without rlsuite: ``np.load(path)``."""
+    arrays = {f"obs/{k}": v for k, v in data["observations"].items()}
+    arrays.update({k: v for k, v in data.items() if k != "observations"})
+    np.savez_compressed(path, **arrays)
+
+
+def load_demonstrations(path: str) -> dict[str, Any]:
+    """Read a file written by :func:`save_demonstrations`."""
+    with np.load(path) as f:
+        obs = {k[4:]: f[k] for k in f.files if k.startswith("obs/")}
+        out: dict[str, Any] = {k: f[k] for k in f.files if not k.startswith("obs/")}
+    out["observations"] = obs
+    return out

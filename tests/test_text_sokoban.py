@@ -12,7 +12,9 @@ from rlsuite.baselines.text_experts import (
     RandomTextPolicy,
     SokobanExpert,
     collect_demonstrations,
+    load_demonstrations,
     run_text_episodes,
+    save_demonstrations,
 )
 from rlsuite.envs import SOKOBAN_IDS
 from rlsuite.envs.text import Level, SokobanEnv, Vocabulary, generate_level, is_deadlocked, solve, step_level
@@ -144,11 +146,15 @@ def test_random_policy_rarely_succeeds_on_the_larger_levels():
     assert rand["success"].mean() < 0.3
 
 
-def test_demonstrations_dataset():
+def test_demonstrations_dataset(tmp_path):
     data = collect_demonstrations(gym.make("Sokoban-v0"), SokobanExpert(), [0, 1, 2])
     n = len(data["actions"])
     assert data["observations"]["tokens"].shape == (n, 36) and data["episode_starts"].sum() == 3
     assert set(data["seeds"].tolist()) == {0, 1, 2}
+    save_demonstrations(tmp_path / "demos.npz", data)
+    back = load_demonstrations(tmp_path / "demos.npz")
+    assert np.array_equal(back["actions"], data["actions"])
+    assert all(np.array_equal(back["observations"][k], v) for k, v in data["observations"].items())
 
 
 def test_vocabulary_is_deterministic():

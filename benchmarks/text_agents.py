@@ -53,7 +53,7 @@ CONFIG: dict[str, dict[str, Any]] = {
     ),
     "WebShop-v0": dict(
         encoder="bow",
-        demos=500,
+        demos=1500,
         bc_epochs=20,
         bc_lr=3e-3,
         bc_batch=128,

@@ -275,6 +275,7 @@ def plot() -> None:
     names = list(dict.fromkeys(r["setting"] for r in rows))
     methods = ["optimum", "base_stock", "hdpo_mlp", "hdpo_gnn", "gnn_transfer", "ppo"]
     fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(names)), 4.5))
+    TOP = 30.0  # percent; larger gaps are written on the bar
     width = 0.14
     for k, m in enumerate(methods):
         xs, ys, es = [], [], []
@@ -287,10 +288,16 @@ def plot() -> None:
                 ys.append(100 * (float(cur[0]["avg_cost"]) - base) / abs(base))
                 es.append(100 * float(cur[0]["ci95"] or 0) / abs(base))
         if xs:
-            ax.bar(xs, ys, width, yerr=es, label=m, capsize=2)
+            shown = [min(y, TOP) for y in ys]
+            errs = [0.0 if y > TOP else e for y, e in zip(ys, es, strict=True)]
+            ax.bar(xs, shown, width, yerr=errs, label=m, capsize=2)
+            for x, y in zip(xs, ys, strict=True):
+                if y > TOP:  # off the chart (PPO diverging over the long test horizon): print the value
+                    ax.text(x, TOP, f"{y:+.0f}%", rotation=90, ha="center", va="top", fontsize=6)
+    ax.set_ylim(-20, TOP)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_ylabel("cost vs best base stock (%)")
+    ax.set_ylabel("cost vs best base stock (%)  [InvMgmt-v0: -profit]")
     ax.set_title("Long-run average cost on common test traces (lower is better)")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -193,7 +193,10 @@ class InvMgmtVectorEnv(VectorEnv):
             a = actions.to(core.device, core.dtype)
         else:
             try:
-                a = torch.from_numpy(np.asarray(actions, dtype=np.float64)).to(core.device, core.dtype)
+                arr = np.asarray(actions, dtype=np.float64)
+                if not arr.flags.writeable:  # e.g. a read-only view from a wrapper: torch wants to own it
+                    arr = arr.copy()
+                a = torch.from_numpy(arr).to(core.device, core.dtype)
             except (TypeError, ValueError) as e:
                 raise ValueError(
                     f"actions: cannot convert {type(actions).__name__} to an array of orders"

@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import copy
 import importlib
-import io
-import json
 import math
 import time
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +46,7 @@ from rlsuite.envs.inventory.spec import NetworkSpec
 from .common.base import _schedule, _schedule_from_json, _schedule_to_json, clip_grad_norm, resolve_device
 from .common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from .common.logger import Logger, next_run_dir
+from .common.persistence import ParametersMixin, read_model_zip, write_model_zip
 from .inventory_policies import INVENTORY_POLICY_ALIASES, InventoryPolicyNet
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -132,7 +130,7 @@ def _kwargs_from_json(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class HDPO:
+class HDPO(ParametersMixin):
     """HDPO with Stable-Baselines3's surface (``learn``, ``predict``, ``save``, ``load``,
     callbacks, logger, progress bar, ``device="auto"``).
 
@@ -483,15 +481,8 @@ class HDPO:
     def save(self, path: str | Path) -> None:
         """Save to a zip: ``data.json`` (config, the env's description, counters), ``policy.pth``
         and ``policy.optimizer.pth`` (state dicts of tensors, loaded with ``weights_only=True``)."""
-        from rlsuite import __version__
-
-        path = Path(path)
-        if path.suffix != ".zip":
-            path = path.with_suffix(".zip")
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "class": type(self).__name__,
-            "rlsuite_version": __version__,
             "config": self._config(),
             "env": self.description,
             "num_timesteps": self.num_timesteps,
@@ -499,30 +490,15 @@ class HDPO:
             "epochs": self.epochs_done,
             "best_dev_cost": self.best_dev_cost if math.isfinite(self.best_dev_cost) else None,
         }
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("data.json", json.dumps(data, indent=2))
-            for name, obj in (
-                ("policy.pth", self.policy.state_dict()),
-                ("policy.optimizer.pth", self.optimizer.state_dict()),
-            ):
-                buf = io.BytesIO()
-                torch.save(obj, buf)
-                zf.writestr(name, buf.getvalue())
+        states = {"policy.pth": self.policy.state_dict(), "policy.optimizer.pth": self.optimizer.state_dict()}
+        write_model_zip(path, data, states)
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None, device: str = "auto", **kwargs: Any) -> HDPO:
         """Re-create a saved model on its own network, or on ``env``: any network the saved
         weights fit (the same one for an MLP; any network of the family for a GNN, e.g. 10
         stores for a policy trained on 5). ``kwargs`` override saved hyperparameters."""
-        path = Path(path)
-        if not path.exists() and path.with_suffix(".zip").exists():
-            path = path.with_suffix(".zip")
-        with zipfile.ZipFile(path) as zf:
-            data = json.loads(zf.read("data.json"))
-            states = {
-                name: torch.load(io.BytesIO(zf.read(name)), map_location="cpu", weights_only=True)
-                for name in ("policy.pth", "policy.optimizer.pth")
-            }
+        data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth"))
         if data["class"] != cls.__name__:
             raise ValueError(f"{path}: holds a {data['class']} model, not a {cls.__name__}")
         config = dict(data["config"])
@@ -551,22 +527,6 @@ class HDPO:
         best = data.get("best_dev_cost")
         model.best_dev_cost = math.inf if best is None else float(best)
         return model
-
-    def get_parameters(self) -> dict[str, dict[str, Any]]:
-        """``{"policy": state_dict, "policy.optimizer": state_dict}`` (SB3's layout)."""
-        return {"policy": self.policy.state_dict(), "policy.optimizer": self.optimizer.state_dict()}
-
-    def set_parameters(self, params: dict[str, dict[str, Any]], exact_match: bool = True) -> None:
-        """Load parameters in place from :meth:`get_parameters`'s dict."""
-        unknown = set(params) - {"policy", "policy.optimizer"}
-        if unknown:
-            raise ValueError(
-                f"params: unknown keys {sorted(unknown)}; allowed: ['policy', 'policy.optimizer']"
-            )
-        if "policy" in params:
-            self.policy.load_state_dict(params["policy"], strict=exact_match)
-        if "policy.optimizer" in params:
-            self.optimizer.load_state_dict(params["policy.optimizer"])
 
     def parameter_count(self) -> int:
         """Number of trainable parameters of the policy."""

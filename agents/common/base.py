@@ -14,10 +14,7 @@ inserts after an episode end is never trained on.
 from __future__ import annotations
 
 import importlib
-import io
-import json
 import time
-import zipfile
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +32,7 @@ from .buffers import RolloutBatch, RolloutBuffer
 from .callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from .logger import Logger, next_run_dir
 from .normalize import ObservationNormalizer, RewardNormalizer
+from .persistence import ParametersMixin, read_model_zip, write_model_zip
 from .policies import MASK_KEY, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
 from .spaces import space_from_json, space_to_json, spaces_equal
 from .vec_env import SingleEnvVector
@@ -95,7 +93,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-class OnPolicyAlgorithm(ABC):
+class OnPolicyAlgorithm(ParametersMixin, ABC):
     """Base class of the on-policy agents (see the module docstring)."""
 
     policy_aliases: ClassVar[dict[str, type[ActorCriticPolicy]]] = POLICY_ALIASES
@@ -609,15 +607,8 @@ class OnPolicyAlgorithm(ABC):
     def save(self, path: str | Path) -> None:
         """Save to a zip: ``data.json`` (class, config, spaces, counters), ``policy.pth``,
         ``policy.optimizer.pth`` and ``normalizers.pth`` (state dicts of tensors only)."""
-        from rlsuite import __version__
-
-        path = Path(path)
-        if path.suffix != ".zip":
-            path = path.with_suffix(".zip")
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "class": type(self).__name__,
-            "rlsuite_version": __version__,
             "config": self._config(),
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
@@ -629,17 +620,12 @@ class OnPolicyAlgorithm(ABC):
             norms["obs"] = self.obs_normalizer.state_dict()
         if self.reward_normalizer is not None:
             norms["reward"] = self.reward_normalizer.state_dict()
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("data.json", json.dumps(data, indent=2))
-            for name, obj in (
-                ("policy.pth", self.policy.state_dict()),
-                ("policy.optimizer.pth", self.optimizer.state_dict()),
-                ("normalizers.pth", norms),
-            ):
-                buf = io.BytesIO()
-                torch.save(obj, buf)
-                zf.writestr(name, buf.getvalue())
-            zf.writestr("_rlsuite_version", __version__)
+        states = {
+            "policy.pth": self.policy.state_dict(),
+            "policy.optimizer.pth": self.optimizer.state_dict(),
+            "normalizers.pth": norms,
+        }
+        write_model_zip(path, data, states)
 
     @classmethod
     def load(
@@ -651,15 +637,7 @@ class OnPolicyAlgorithm(ABC):
     ) -> OnPolicyAlgorithm:
         """Re-create a saved model (``kwargs`` override saved hyperparameters, as in SB3).
         Raises ``ValueError`` when ``env``'s spaces differ from the saved ones."""
-        path = Path(path)
-        if not path.exists() and path.with_suffix(".zip").exists():
-            path = path.with_suffix(".zip")
-        with zipfile.ZipFile(path) as zf:
-            data = json.loads(zf.read("data.json"))
-            states = {
-                name: torch.load(io.BytesIO(zf.read(name)), map_location="cpu", weights_only=True)
-                for name in ("policy.pth", "policy.optimizer.pth", "normalizers.pth")
-            }
+        data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth", "normalizers.pth"))
         if data["class"] != cls.__name__:
             raise ValueError(f"{path}: holds a {data['class']} model, not a {cls.__name__}")
         config = {k: _schedule_from_json(v) for k, v in data["config"].items()}
@@ -698,34 +676,6 @@ class OnPolicyAlgorithm(ABC):
         model.num_timesteps = int(data.get("num_timesteps", 0))
         model._n_updates = int(data.get("n_updates", 0))
         return model
-
-    def get_parameters(self) -> dict[str, dict[str, Any]]:
-        """``{"policy": state_dict, "policy.optimizer": state_dict}`` (SB3's layout)."""
-        return {"policy": self.policy.state_dict(), "policy.optimizer": self.optimizer.state_dict()}
-
-    def set_parameters(
-        self, params: dict[str, dict[str, Any]] | str | Path, exact_match: bool = True
-    ) -> None:
-        """Load parameters in place from :meth:`get_parameters`'s dict or a saved zip."""
-        if isinstance(params, (str, Path)):
-            with zipfile.ZipFile(Path(params)) as zf:
-                params = {
-                    "policy": torch.load(
-                        io.BytesIO(zf.read("policy.pth")), map_location="cpu", weights_only=True
-                    ),
-                    "policy.optimizer": torch.load(
-                        io.BytesIO(zf.read("policy.optimizer.pth")), map_location="cpu", weights_only=True
-                    ),
-                }
-        unknown = set(params) - {"policy", "policy.optimizer"}
-        if unknown:
-            raise ValueError(
-                f"params: unknown keys {sorted(unknown)}; allowed: ['policy', 'policy.optimizer']"
-            )
-        if "policy" in params:
-            self.policy.load_state_dict(params["policy"], strict=exact_match)
-        if "policy.optimizer" in params:
-            self.optimizer.load_state_dict(params["policy.optimizer"])
 
 
 def _make_adam(policy: nn.Module, lr: float) -> torch.optim.Adam:

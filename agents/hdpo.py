@@ -223,11 +223,9 @@ class HDPO(ParametersMixin):
         self.seed = seed
         # Unlike the on-policy agents (small batches, env-bound), HDPO simulates thousands of traces
         # per step: "auto" picks CUDA when present.
-        self.device = (
-            torch.device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu")
-            if device == "auto"
-            else resolve_device(device)
-        )
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = resolve_device(device)
         if _description is None:
             if env is None:
                 raise ValueError("env: needed to build the model (or load a saved one with HDPO.load)")

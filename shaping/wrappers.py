@@ -1,0 +1,150 @@
+"""Potential-based reward shaping (Ng, Harada, Russell 1999), correct by construction.
+
+The shaped reward of a transition ``s -> s'`` is ``r + gamma * Phi(s') - Phi(s)``, with
+
+* ``gamma`` the agent's discount (the wrapper keeps it in ``.gamma`` so agents can check it);
+* ``Phi(s') = 0`` when ``s'`` is a true terminal state (``terminated``), so that optimal
+  policies are unchanged in episodic tasks with variable lengths (Grzes 2017);
+* ``Phi(s')`` kept as is when the episode is only truncated (a time limit is not a terminal
+  state: the agent bootstraps there).
+
+The discounted shaped return of an episode therefore telescopes to the unshaped one plus
+``gamma^T Phi(s_T) - Phi(s_0)`` (``Phi(s_T) = 0`` at a terminal). ``info["original_reward"]``
+keeps the unshaped reward, ``info["shaping"]`` the added term, and at the end of an episode
+``info["episode_original"]`` / ``info["episode_shaped"]`` hold both returns and the length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+
+Potential = Callable[[Any], float]
+
+
+def _check_gamma(gamma: float) -> float:
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma: got {gamma!r}; must be in [0, 1] and equal to the agent's discount")
+    return float(gamma)
+
+
+class PotentialShaping(gym.Wrapper):
+    """``env`` with the reward ``r + gamma * Phi(s') - Phi(s)`` (see the module docstring).
+
+    Args:
+        env: any Gymnasium env.
+        potential: ``Phi(observation) -> float``.
+        gamma: the discount of the agent that will learn on the shaped reward.
+    """
+
+    def __init__(self, env: gym.Env, potential: Potential, gamma: float) -> None:
+        super().__init__(env)
+        if not callable(potential):
+            raise ValueError(f"potential: expected a callable obs -> float, got {type(potential).__name__}")
+        self.potential = potential
+        self.gamma = _check_gamma(gamma)
+        self._phi = 0.0
+        self._ret = self._shaped = 0.0
+        self._len = 0
+
+    def _value(self, obs: Any) -> float:
+        v = float(self.potential(obs))
+        if not np.isfinite(v):
+            raise ValueError(f"potential: returned {v} for an observation; it must be finite")
+        return v
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self._phi = self._value(obs)
+        self._ret = self._shaped = 0.0
+        self._len = 0
+        return obs, {**info, "potential": self._phi}
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        phi_next = 0.0 if terminated else self._value(obs)
+        shaping = self.gamma * phi_next - self._phi
+        shaped = float(reward) + shaping
+        self._phi = phi_next
+        self._ret += float(reward)
+        self._shaped += shaped
+        self._len += 1
+        info = {**info, "original_reward": float(reward), "shaping": shaping, "potential": phi_next}
+        if terminated or truncated:
+            info["episode_original"] = {"r": self._ret, "l": self._len}
+            info["episode_shaped"] = {"r": self._shaped, "l": self._len}
+        return obs, shaped, terminated, truncated, info
+
+
+class VectorPotentialShaping(VectorWrapper):
+    """The vector-env form of :class:`PotentialShaping` for ``NEXT_STEP`` and ``SAME_STEP``
+    autoreset. ``potential`` maps a batch of observations to ``[num_envs]`` potentials.
+
+    Under ``SAME_STEP`` the potential of a truncated episode's last state is read from
+    ``infos["final_obs"]``; under ``NEXT_STEP`` the reset step after an episode gets no shaping.
+    ``infos["original_reward"]`` and ``infos["shaping"]`` are arrays over the copies.
+    """
+
+    def __init__(self, env: VectorEnv, potential: Callable[[Any], np.ndarray], gamma: float) -> None:
+        super().__init__(env)
+        if not callable(potential):
+            raise ValueError(
+                f"potential: expected a callable batch -> [num_envs], got {type(potential).__name__}"
+            )
+        self.potential = potential
+        self.gamma = _check_gamma(gamma)
+        self.mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if self.mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"env: autoreset_mode {self.mode} is not supported; use NEXT_STEP or SAME_STEP")
+        n = self.num_envs
+        self._phi = np.zeros(n)
+        self._resetting = np.zeros(n, dtype=bool)
+
+    def _values(self, obs: Any) -> np.ndarray:
+        v = np.asarray(self.potential(obs), dtype=np.float64).reshape(self.num_envs)
+        if not np.all(np.isfinite(v)):
+            raise ValueError("potential: returned a non-finite value")
+        return v
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self._phi = self._values(obs)
+        self._resetting[:] = False
+        return obs, info
+
+    def step(self, actions: Any):
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        rewards = np.asarray(rewards, dtype=np.float64)
+        terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+        phi_obs = self._values(obs)
+        done = terminated | truncated
+        phi_next = np.where(terminated, 0.0, phi_obs)
+        if self.mode == AutoresetMode.SAME_STEP and (truncated & ~terminated).any():
+            # obs is already the next episode's first observation: use the final one.
+            final = infos["final_obs"]
+            idx = np.nonzero(truncated & ~terminated)[0]
+            batch = _stack([final[i] for i in idx])
+            values = np.asarray(self.potential(batch), dtype=np.float64).reshape(len(idx))
+            phi_next[idx] = values
+        shaping = self.gamma * phi_next - self._phi
+        if self.mode == AutoresetMode.NEXT_STEP:
+            shaping = np.where(self._resetting, 0.0, shaping)  # the reset step is not a transition
+        shaped = rewards + shaping
+        # Potential of the state the next transition starts from.
+        if self.mode == AutoresetMode.SAME_STEP:
+            self._phi = np.where(done, phi_obs, phi_next)
+        else:
+            self._phi = np.where(self._resetting, phi_obs, phi_next)
+            self._resetting = done
+        infos = {**infos, "original_reward": rewards, "shaping": shaping}
+        return obs, shaped, terminated, truncated, infos
+
+
+def _stack(items: list[Any]) -> Any:
+    if isinstance(items[0], dict):
+        return {k: np.stack([it[k] for it in items]) for k in items[0]}
+    return np.stack(items)

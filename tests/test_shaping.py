@@ -1,0 +1,167 @@
+"""Potential-based shaping: optimal-policy invariance, telescoping returns, terminals and truncation."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rlsuite.shaping import PotentialShaping, VectorPotentialShaping
+
+
+class Chain(gym.Env):
+    """States 0..n-1 on a line; left/right moves (slippery with probability 0.2); reaching n-1
+    terminates with reward 1; -0.01 per step."""
+
+    def __init__(self, n: int = 6) -> None:
+        self.n = n
+        self.observation_space = spaces.Discrete(n)
+        self.action_space = spaces.Discrete(2)
+        self.s = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.s = int(self.np_random.integers(0, self.n - 1))
+        return self.s, {}
+
+    def step(self, action):
+        move = 1 if int(action) == 1 else -1
+        if self.np_random.random() < 0.2:
+            move = -move
+        self.s = int(np.clip(self.s + move, 0, self.n - 1))
+        term = self.s == self.n - 1
+        return self.s, (1.0 if term else -0.01), term, False, {}
+
+
+def _optimal_policy(P, R, terminal, gamma, phi=None):
+    """Q-value iteration on (P [S, A, S'], R [S, A, S']); terminal states are absorbing with value 0."""
+    S = P.shape[0]
+    if phi is not None:
+        phi_next = np.where(terminal, 0.0, phi)
+        R = R + gamma * phi_next[None, None, :] - phi[:, None, None]
+    V = np.zeros(S)
+    for _ in range(5000):
+        Q = (P * (R + gamma * np.where(terminal, 0.0, V)[None, None, :])).sum(2)
+        V_new = Q.max(1)
+        if np.max(np.abs(V_new - V)) < 1e-12:
+            break
+        V = V_new
+    return Q
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), gamma=st.sampled_from([0.9, 0.95, 0.99]), episodic=st.booleans())
+def test_optimal_policy_is_unchanged_by_random_potentials(seed, gamma, episodic):
+    rng = np.random.default_rng(seed)
+    S, A = 7, 3
+    P = rng.dirichlet(np.ones(S), size=(S, A))
+    R = rng.normal(size=(S, A, S))
+    terminal = np.zeros(S, dtype=bool)
+    if episodic:  # variable-length episodes: two absorbing terminal states
+        terminal[rng.choice(S, 2, replace=False)] = True
+    phi = rng.normal(scale=5.0, size=S)
+    Q = _optimal_policy(P, R, terminal, gamma)
+    Qs = _optimal_policy(P, R, terminal, gamma, phi)
+    live = ~terminal
+    # Q' = Q - Phi(s) (Ng et al.): the greedy actions are the same.
+    np.testing.assert_allclose(Qs[live], Q[live] - phi[live, None], atol=1e-7)
+    assert (Qs[live].argmax(1) == Q[live].argmax(1)).all()
+    # A potential that is not zeroed at terminals would change the values differently per state.
+    R_bad = R + gamma * phi[None, None, :] - phi[:, None, None]
+    Qb = _optimal_policy(P, R_bad, terminal, gamma)
+    if episodic:
+        assert not np.allclose(Qb[live], Q[live] - phi[live, None], atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    limit=st.integers(2, 30),
+    table=st.lists(st.floats(-10, 10), min_size=8, max_size=8),
+)
+def test_shaped_return_telescopes(seed, limit, table):
+    gamma = 0.97
+    phi = lambda s: table[int(s)]  # noqa: E731
+    env = PotentialShaping(gym.wrappers.TimeLimit(Chain(8), limit), phi, gamma)
+    obs, info = env.reset(seed=seed)
+    s0 = obs
+    rng = np.random.default_rng(seed)
+    g, g_shaped, t, done = 0.0, 0.0, 0, False
+    while not done:
+        obs, r, term, trunc, info = env.step(int(rng.integers(2)))
+        g += gamma**t * info["original_reward"]
+        g_shaped += gamma**t * r
+        t += 1
+        done = term or trunc
+    end = 0.0 if term else phi(obs)  # Phi(terminal) = 0; a truncated state keeps its potential
+    assert g_shaped == pytest.approx(g + gamma**t * end - phi(s0), abs=1e-9)
+    assert info["episode_original"]["l"] == t
+
+
+def test_truncation_does_not_zero_the_potential():
+    env = PotentialShaping(gym.wrappers.TimeLimit(Chain(50), 1), lambda s: 10.0 + s, gamma=0.9)
+    obs, _ = env.reset(seed=0)
+    nxt, r, term, trunc, info = env.step(1)
+    assert trunc and not term
+    assert info["shaping"] == pytest.approx(0.9 * (10.0 + nxt) - (10.0 + obs))
+    assert r == pytest.approx(info["original_reward"] + info["shaping"])
+
+
+def test_terminal_potential_is_zero():
+    env = PotentialShaping(Chain(3), lambda s: 5.0, gamma=0.9)
+    env.reset(seed=1)
+    env.unwrapped.s = 1
+    env._phi = 5.0
+    for _ in range(50):
+        _, _, term, _, info = env.step(1)
+        if term:
+            assert info["potential"] == 0.0 and info["shaping"] == pytest.approx(-5.0)
+            break
+    else:
+        pytest.fail("never terminated")
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_and_single_wrappers_agree(mode):
+    table = np.linspace(-3, 4, 8)
+    make = lambda: gym.wrappers.TimeLimit(Chain(8), 7)  # noqa: E731
+    venv = VectorPotentialShaping(
+        SyncVectorEnv([make for _ in range(3)], autoreset_mode=mode), lambda obs: table[np.asarray(obs)], 0.95
+    )
+    singles = [PotentialShaping(make(), lambda s: table[int(s)], 0.95) for _ in range(3)]
+    venv.reset(seed=[10, 11, 12])
+    for i, e in enumerate(singles):
+        e.reset(seed=10 + i)
+    rng = np.random.default_rng(0)
+    resetting = np.zeros(3, dtype=bool)
+    compared = 0
+    for _ in range(60):
+        a = rng.integers(2, size=3)
+        _, rv, term, trunc, _ = venv.step(a)
+        for i, e in enumerate(singles):
+            if resetting[i]:  # NEXT_STEP's reset step: the single env resets instead
+                e.reset()
+                assert rv[i] == 0.0
+                continue
+            _, r, t1, t2, _ = e.step(int(a[i]))
+            assert rv[i] == pytest.approx(r) and (t1, t2) == (bool(term[i]), bool(trunc[i]))
+            compared += 1
+            if (t1 or t2) and mode == AutoresetMode.SAME_STEP:
+                e.reset()
+        resetting = (term | trunc) if mode == AutoresetMode.NEXT_STEP else np.zeros(3, dtype=bool)
+    assert compared > 100
+
+
+def test_shaped_env_passes_check_env_and_bad_arguments_raise():
+    with pytest.warns(UserWarning, match="different from the unwrapped"):  # checking the wrapper itself
+        check_env(PotentialShaping(Chain(), lambda s: float(s), gamma=0.99), skip_render_check=True)
+    with pytest.raises(ValueError, match="gamma"):
+        PotentialShaping(Chain(), lambda s: 0.0, gamma=1.5)
+    with pytest.raises(ValueError, match="potential"):
+        PotentialShaping(Chain(), potential=3.0, gamma=0.9)
+    env = PotentialShaping(Chain(), lambda s: float("nan"), gamma=0.9)
+    with pytest.raises(ValueError, match="finite"):
+        env.reset(seed=0)

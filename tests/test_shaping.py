@@ -165,3 +165,21 @@ def test_shaped_env_passes_check_env_and_bad_arguments_raise():
     env = PotentialShaping(Chain(), lambda s: float("nan"), gamma=0.9)
     with pytest.raises(ValueError, match="finite"):
         env.reset(seed=0)
+
+
+def test_agents_log_the_true_return_and_warn_on_a_gamma_mismatch():
+    from rlsuite.agents import PPO
+
+    shaped = PotentialShaping(gym.wrappers.TimeLimit(Chain(6), 20), lambda s: 3.0 * s, gamma=0.99)
+    model = PPO("MlpPolicy", shaped, n_steps=64, batch_size=32, n_epochs=1, seed=0)
+    model.learn(256)
+    assert len(model.ep_true_buffer) == len(model.ep_info_buffer) > 0
+    # The logged true returns are the unshaped ones: shaped = true + gamma^T Phi(s_T) - Phi(s_0)
+    # differs from them (Phi(s_0) > 0 on most starts).
+    assert not np.allclose(list(model.ep_true_buffer), [r for r, _ in model.ep_info_buffer])
+    assert all(-1.0 <= r <= 1.0 for r in model.ep_true_buffer)  # -0.01 per step, +1 at the goal
+    with pytest.warns(UserWarning, match="gamma"):
+        PPO("MlpPolicy", PotentialShaping(Chain(6), lambda s: 0.0, gamma=0.9), gamma=0.99)
+    venv = VectorPotentialShaping(SyncVectorEnv([Chain for _ in range(2)]), lambda o: np.zeros(2), 0.9)
+    with pytest.warns(UserWarning, match="gamma"):
+        PPO("MlpPolicy", venv, gamma=0.99, n_steps=32, batch_size=32)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -174,6 +175,8 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         self._n_updates = 0
         self._logger: Logger | None = None
         self.ep_info_buffer: deque[tuple[float, int]] = deque(maxlen=self.stats_window_size)
+        #: Unshaped episode returns when the env is wrapped by rlsuite.shaping (else empty).
+        self.ep_true_buffer: deque[float] = deque(maxlen=self.stats_window_size)
         self.env: gym.vector.VectorEnv | None = None
         self.observation_space: spaces.Space | None = None
         self.action_space: spaces.Space | None = None
@@ -228,6 +231,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
                 f"batch_size: got {self.batch_size}, larger than the rollout "
                 f"n_steps * n_envs = {self.n_steps} * {venv.num_envs}"
             )
+        _check_shaping_gamma(venv, self.gamma)
         self.env = venv
         self.autoreset_mode = mode
         self.n_envs = venv.num_envs
@@ -354,6 +358,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             self._last_obs = obs
             self._last_done = np.zeros(self.n_envs, dtype=bool)
             self._ep_return = np.zeros(self.n_envs)
+            self._ep_true_return = np.zeros(self.n_envs)
             self._ep_len = np.zeros(self.n_envs, dtype=np.int64)
             if self.reward_normalizer is not None and self.reward_normalizer.returns.numel() != self.n_envs:
                 self.reward_normalizer = RewardNormalizer(
@@ -481,10 +486,15 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray, infos: dict[str, Any]
     ) -> None:
         self._ep_return += np.where(valid, rewards, 0.0)
+        true = infos.get("original_reward") if isinstance(infos, dict) else None
+        if true is not None:  # reward shaping is on: also track the unshaped return
+            self._ep_true_return += np.where(valid, np.asarray(true, dtype=np.float64), 0.0)
         self._ep_len += valid
         for i in np.nonzero(done & valid)[0]:
             self.ep_info_buffer.append((float(self._ep_return[i]), int(self._ep_len[i])))
-            self._ep_return[i], self._ep_len[i] = 0.0, 0
+            if true is not None:
+                self.ep_true_buffer.append(float(self._ep_true_return[i]))
+            self._ep_return[i], self._ep_len[i], self._ep_true_return[i] = 0.0, 0, 0.0
 
     def train(self) -> None:
         """Optimise :meth:`compute_loss` over ``n_epochs`` passes of shuffled minibatches."""
@@ -534,6 +544,8 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         if self.ep_info_buffer:
             log.record("rollout/ep_rew_mean", float(np.mean([r for r, _ in self.ep_info_buffer])))
             log.record("rollout/ep_len_mean", float(np.mean([n for _, n in self.ep_info_buffer])))
+        if self.ep_true_buffer:
+            log.record("rollout/ep_true_rew_mean", float(np.mean(self.ep_true_buffer)))
         log.record("time/iterations", iteration)
         log.record("time/fps", int((self.num_timesteps - start_steps) / elapsed))
         log.record("time/time_elapsed", int(elapsed))
@@ -676,6 +688,25 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         model.num_timesteps = int(data.get("num_timesteps", 0))
         model._n_updates = int(data.get("n_updates", 0))
         return model
+
+
+def _check_shaping_gamma(env: Any, gamma: float) -> None:
+    """Warn when a potential-based shaping wrapper uses another discount than the agent's:
+    shaping then changes which policy is optimal."""
+    seen = 0
+    while env is not None and seen < 64:
+        g = getattr(env, "gamma", None) if type(env).__name__.endswith("PotentialShaping") else None
+        if g is not None and abs(float(g) - gamma) > 1e-12:
+            warnings.warn(
+                f"gamma: the agent discounts with {gamma} but {type(env).__name__} shapes with "
+                f"gamma={g}; potential-based shaping preserves the optimal policy only when they are "
+                "equal (pass the agent's gamma to the wrapper)",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
+        env = getattr(env, "env", None)
+        seen += 1
 
 
 def _make_adam(policy: nn.Module, lr: float) -> torch.optim.Adam:

@@ -44,10 +44,12 @@ class SingleEnvVector(VectorEnv):
     def step(self, actions: Any):
         obs, reward, terminated, truncated, info = self.env.step(actions[0])
         infos: dict[str, Any] = {}
+        if "original_reward" in info:  # reward shaping: keep the unshaped reward for the logs
+            infos["original_reward"] = np.array([info["original_reward"]], dtype=np.float64)
         if terminated or truncated:
             final = np.empty(1, dtype=object)
             final[0] = obs
-            infos = {"final_obs": final, "_final_obs": self._mask, "final_info": info}
+            infos.update({"final_obs": final, "_final_obs": self._mask, "final_info": info})
             obs, _ = self.env.reset()
         return (
             _batch(obs),

@@ -4,6 +4,23 @@
 >>> env = PotentialShaping(gym.make("Sokoban-v0"), potential=lambda obs: -distance(obs), gamma=0.99)
 """
 
-from .wrappers import PotentialShaping, VectorPotentialShaping
+from .potentials import (
+    critic_potential,
+    inventory_base_stock_potential,
+    locomotion_potential,
+    sokoban_potential,
+    table_potential,
+)
+from .wrappers import BonusShaping, DynamicPotentialShaping, PotentialShaping, VectorPotentialShaping
 
-__all__ = ["PotentialShaping", "VectorPotentialShaping"]
+__all__ = [
+    "BonusShaping",
+    "DynamicPotentialShaping",
+    "PotentialShaping",
+    "VectorPotentialShaping",
+    "critic_potential",
+    "inventory_base_stock_potential",
+    "locomotion_potential",
+    "sokoban_potential",
+    "table_potential",
+]

@@ -23,7 +23,22 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-Potential = Callable[[Any], float]
+Potential = Callable[..., float]
+"""``Phi(obs)`` or ``Phi(obs, info)`` (e.g. MuJoCo's ``info["x_position"]``)."""
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    import inspect
+
+    try:
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+    except (TypeError, ValueError):  # builtins without a signature
+        return 1
+    return 2 if len(params) >= 2 else 1
 
 
 def _check_gamma(gamma: float) -> float:
@@ -46,27 +61,28 @@ class PotentialShaping(gym.Wrapper):
         if not callable(potential):
             raise ValueError(f"potential: expected a callable obs -> float, got {type(potential).__name__}")
         self.potential = potential
+        self._two_args = _arity(potential) == 2
         self.gamma = _check_gamma(gamma)
         self._phi = 0.0
         self._ret = self._shaped = 0.0
         self._len = 0
 
-    def _value(self, obs: Any) -> float:
-        v = float(self.potential(obs))
+    def _value(self, obs: Any, info: dict[str, Any] | None = None) -> float:
+        v = float(self.potential(obs, info or {}) if self._two_args else self.potential(obs))
         if not np.isfinite(v):
             raise ValueError(f"potential: returned {v} for an observation; it must be finite")
         return v
 
     def reset(self, **kwargs: Any):
         obs, info = self.env.reset(**kwargs)
-        self._phi = self._value(obs)
+        self._phi = self._value(obs, info)
         self._ret = self._shaped = 0.0
         self._len = 0
         return obs, {**info, "potential": self._phi}
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        phi_next = 0.0 if terminated else self._value(obs)
+        phi_next = 0.0 if terminated else self._value(obs, info)
         shaping = self.gamma * phi_next - self._phi
         shaped = float(reward) + shaping
         self._phi = phi_next
@@ -148,3 +164,51 @@ def _stack(items: list[Any]) -> Any:
     if isinstance(items[0], dict):
         return {k: np.stack([it[k] for it in items]) for k in items[0]}
     return np.stack(items)
+
+
+class DynamicPotentialShaping(PotentialShaping):
+    """Time-dependent potentials (Devlin & Kudenko 2012): ``F = gamma * Phi(s', t + 1) - Phi(s, t)``
+    with ``potential(obs, t)``; ``Phi = 0`` at true terminals. Optimal policies are preserved as
+    for static potentials."""
+
+    def __init__(self, env: gym.Env, potential: Callable[[Any, int], float], gamma: float) -> None:
+        self._t = 0
+        super().__init__(env, lambda obs, info: potential(obs, self._t), gamma)
+
+    def reset(self, **kwargs: Any):
+        self._t = 0
+        return super().reset(**kwargs)
+
+    def step(self, action: Any):
+        self._t += 1  # the potential of s' is taken at t + 1
+        return super().step(action)
+
+
+class BonusShaping(gym.Wrapper):
+    """A plain reward bonus ``r + bonus(obs, action, next_obs)`` that is *not* potential-based,
+    for contrast: it can change the optimal policy (an agent may farm the bonus). Keeps
+    ``info["original_reward"]`` like the potential wrappers."""
+
+    def __init__(self, env: gym.Env, bonus: Callable[[Any, Any, Any], float]) -> None:
+        super().__init__(env)
+        if not callable(bonus):
+            raise ValueError(f"bonus: expected a callable (obs, action, next_obs) -> float, got {bonus!r}")
+        self.bonus = bonus
+        self._obs: Any = None
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self._obs = obs
+        return obs, info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        extra = float(self.bonus(self._obs, action, obs))
+        self._obs = obs
+        return (
+            obs,
+            float(reward) + extra,
+            terminated,
+            truncated,
+            {**info, "original_reward": float(reward), "bonus": extra},
+        )

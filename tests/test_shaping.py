@@ -3,6 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
@@ -183,3 +184,80 @@ def test_agents_log_the_true_return_and_warn_on_a_gamma_mismatch():
     venv = VectorPotentialShaping(SyncVectorEnv([Chain for _ in range(2)]), lambda o: np.zeros(2), 0.9)
     with pytest.warns(UserWarning, match="gamma"):
         PPO("MlpPolicy", venv, gamma=0.99, n_steps=32, batch_size=32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), limit=st.integers(2, 25))
+def test_dynamic_potential_telescopes_with_time(seed, limit):
+    from rlsuite.shaping import DynamicPotentialShaping
+
+    gamma = 0.95
+    phi = lambda s, t: 0.5 * s - 0.1 * t  # noqa: E731
+    env = DynamicPotentialShaping(gym.wrappers.TimeLimit(Chain(8), limit), phi, gamma)
+    s0, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    g = gs = 0.0
+    t, done = 0, False
+    while not done:
+        obs, r, term, trunc, info = env.step(int(rng.integers(2)))
+        g += gamma**t * info["original_reward"]
+        gs += gamma**t * r
+        t += 1
+        done = term or trunc
+    end = 0.0 if term else phi(obs, t)
+    assert gs == pytest.approx(g + gamma**t * end - phi(s0, 0), abs=1e-9)
+
+
+def test_bonus_shaping_is_not_potential_based():
+    from rlsuite.shaping import BonusShaping
+
+    env = BonusShaping(gym.wrappers.TimeLimit(Chain(8), 10), lambda s, a, s2: 1.0)  # paid every step
+    env.reset(seed=0)
+    _, r, _, _, info = env.step(0)
+    assert r == pytest.approx(info["original_reward"] + 1.0) and info["bonus"] == 1.0
+    with pytest.raises(ValueError, match="bonus"):
+        BonusShaping(Chain(), bonus=None)
+
+
+def test_sokoban_potential_counts_box_distances():
+    from rlsuite.envs.text import SokobanEnv
+    from rlsuite.envs.text.sokoban import Level
+    from rlsuite.shaping import sokoban_potential
+
+    codes = {"#": 0, "_": 1, "O": 2, "√": 3, "X": 4, "P": 5, "S": 6}
+    grid = np.array([[codes[c] for c in row] for row in ["#######", "#PX__O#", "#######"]], np.int8)
+    phi = sokoban_potential()
+    assert phi({"grid": grid}) == -3.0
+    solved = Level.from_grid(grid)
+    assert phi({"grid": Level(solved.walls, solved.targets, frozenset({(1, 5)}), (1, 1)).grid()}) == 0.0
+    env = PotentialShaping(SokobanEnv(), phi, gamma=0.99)
+    with pytest.warns(UserWarning, match="different from the unwrapped"):
+        check_env(env, skip_render_check=True)
+
+
+def test_inventory_potential_is_zero_at_the_base_stock_level():
+    from rlsuite.shaping import inventory_base_stock_potential
+
+    env = gym.make("InvMgmt-SingleStore-Backlog-v0")
+    phi = inventory_base_stock_potential(env, levels=[29.585])
+    obs, _ = env.reset(seed=0)
+    assert phi(obs) == pytest.approx(-29.585)  # nothing on hand or on order
+    obs, *_ = env.step(np.array([29.585]))  # order up to the level
+    assert phi(obs) > -10.0  # only this period's demand (mean 5) away from the target
+
+
+def test_locomotion_critic_and_table_potentials():
+    from rlsuite.agents import PPO
+    from rlsuite.shaping import critic_potential, locomotion_potential, table_potential
+
+    pytest.importorskip("mujoco")
+    env = PotentialShaping(gym.make("Hopper-v5"), locomotion_potential(2.0), gamma=0.99)
+    _, info0 = env.reset(seed=0)
+    *_, info = env.step(env.action_space.sample())
+    assert info["shaping"] == pytest.approx(0.99 * 2.0 * info["x_position"] - 2.0 * info0["x_position"])
+    model = PPO("MlpPolicy", Chain(6), n_steps=32, batch_size=32, seed=0)
+    phi = critic_potential(model)
+    with torch.no_grad():
+        v = model.policy.predict_values(model._to_tensor(np.array([3])))
+    assert phi(3) == pytest.approx(float(v[0]))
+    assert table_potential([0.0, 1.5, 2.0])(1) == 1.5

@@ -383,6 +383,12 @@ class HDPO(ParametersMixin):
                     if self.verbose >= 1:
                         print(f"Early stopping after {self.epochs_done} epochs (no dev improvement)")
                     break
+        last = self.dev_history[-1][0] if self.dev_history else -1
+        if self.epochs_done > 0 and last != self.epochs_done:  # the final parameters compete too
+            dev = self.dev_cost()
+            self.dev_history.append((self.epochs_done, dev))
+            if dev < self.best_dev_cost - 1e-12:
+                self.best_dev_cost, best_state = dev, None
         if best_state is not None:
             self.policy.load_state_dict(best_state)
         cb.on_training_end()

@@ -280,3 +280,25 @@ def test_round_orders_at_test_time_gives_integer_orders():
     res = long_run_cost(core, policy, demand, warmup=4, round_orders=True)
     unrounded = long_run_cost(core, policy, demand, warmup=4)
     assert res["avg_cost"] != unrounded["avg_cost"]
+
+
+def test_best_dev_checkpoint_is_the_one_loaded():
+    model = HDPO(
+        "MlpPolicy",
+        "InvMgmt-SingleStore-v0",
+        batch_size=64,
+        n_train=128,
+        n_dev=64,
+        train_periods=10,
+        train_warmup=2,
+        dev_periods=12,
+        dev_warmup=2,
+        eval_every=3,
+        learning_rate=3e-2,
+        seed=1,
+    )
+    model.learn(epochs=4)
+    epochs = [e for e, _ in model.dev_history]
+    assert epochs == [3, 4]  # every eval_every epochs, and the final parameters
+    assert model.best_dev_cost == min(c for _, c in model.dev_history)
+    assert model.dev_cost() == pytest.approx(model.best_dev_cost)

@@ -273,15 +273,6 @@ class HDPO(ParametersMixin):
             "perm": torch.Generator().manual_seed(s_perm),
         }
 
-    @property
-    def logger(self) -> Logger:
-        if self._logger is None:
-            self._logger = Logger(None, ("stdout",) if self.verbose >= 1 else ())
-        return self._logger
-
-    def set_logger(self, logger: Logger) -> None:
-        self._logger = logger
-
     # ------------------------------------------------------------------ training
     def _policy_fn(self, obs: Tensor) -> Tensor:
         return self.policy(obs)

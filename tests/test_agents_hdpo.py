@@ -26,6 +26,14 @@ def _core(name, kwargs, allocation="fcfs", dtype=torch.float64):
     return InventoryCore(NetworkSpec.builtin(name, **kw), backlog=backlog, allocation=allocation, dtype=dtype)
 
 
+def _tiny(policy, env, **kwargs):
+    """An HDPO model with the smallest data sets (fast tests of the machinery, not of learning)."""
+    small = dict(
+        batch_size=64, n_train=128, n_dev=64, train_periods=10, train_warmup=2, dev_periods=12, dev_warmup=2
+    )
+    return HDPO(policy, env, **{**small, **kwargs})
+
+
 @pytest.mark.parametrize("name,kwargs,allocation", SETTINGS)
 @pytest.mark.parametrize("policy_cls", [InventoryMlpPolicy, GNNPolicy])
 def test_gradients_flow_through_every_core_operation(name, kwargs, allocation, policy_cls):
@@ -153,19 +161,7 @@ def test_hdpo_mlp_learns_the_lost_sales_store():
 
 def test_save_load_gives_identical_actions(tmp_path):
     for policy, env in (("MlpPolicy", "InvMgmt-OneWarehouse-v0"), ("GNNPolicy", "InvMgmt-OneWarehouse-v0")):
-        model = HDPO(
-            policy,
-            env,
-            batch_size=64,
-            n_train=128,
-            n_dev=64,
-            train_periods=10,
-            train_warmup=2,
-            dev_periods=12,
-            dev_warmup=2,
-            eval_every=1,
-            seed=3,
-        )
+        model = _tiny(policy, env, eval_every=1, seed=3)
         model.learn(epochs=2)
         obs = model.core.observe(initial_states(model.core, 16, np.random.default_rng(0), True)).numpy()
         before, _ = model.predict(obs)
@@ -189,18 +185,7 @@ def test_save_load_gives_identical_actions(tmp_path):
 
 def test_same_seed_same_parameters():
     def run():
-        m = HDPO(
-            "MlpPolicy",
-            "InvMgmt-SingleStore-v0",
-            batch_size=64,
-            n_train=128,
-            n_dev=64,
-            train_periods=10,
-            train_warmup=2,
-            dev_periods=12,
-            dev_warmup=2,
-            seed=5,
-        )
+        m = _tiny("MlpPolicy", "InvMgmt-SingleStore-v0", seed=5)
         return m.learn(epochs=2).policy.state_dict()
 
     a, b = run(), run()
@@ -220,18 +205,7 @@ def test_gnn_weights_do_not_depend_on_the_number_of_stores():
 
 
 def test_predict_on_envs_and_evaluate_integration():
-    model = HDPO(
-        "MlpPolicy",
-        "InvMgmt-SingleStore-v0",
-        batch_size=64,
-        n_train=128,
-        n_dev=64,
-        train_periods=10,
-        train_warmup=2,
-        dev_periods=12,
-        dev_warmup=2,
-        seed=0,
-    )
+    model = _tiny("MlpPolicy", "InvMgmt-SingleStore-v0", seed=0)
     env = gym.make("InvMgmt-SingleStore-v0")
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs)
@@ -283,20 +257,7 @@ def test_round_orders_at_test_time_gives_integer_orders():
 
 
 def test_best_dev_checkpoint_is_the_one_loaded():
-    model = HDPO(
-        "MlpPolicy",
-        "InvMgmt-SingleStore-v0",
-        batch_size=64,
-        n_train=128,
-        n_dev=64,
-        train_periods=10,
-        train_warmup=2,
-        dev_periods=12,
-        dev_warmup=2,
-        eval_every=3,
-        learning_rate=3e-2,
-        seed=1,
-    )
+    model = _tiny("MlpPolicy", "InvMgmt-SingleStore-v0", eval_every=3, learning_rate=3e-2, seed=1)
     model.learn(epochs=4)
     epochs = [e for e, _ in model.dev_history]
     assert epochs == [3, 4]  # every eval_every epochs, and the final parameters

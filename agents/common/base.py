@@ -318,15 +318,6 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         return self.obs_normalizer(obs, update) if self.obs_normalizer is not None else obs
 
     # ------------------------------------------------------------------ learning
-    @property
-    def logger(self) -> Logger:
-        if self._logger is None:
-            self._logger = Logger(None, ("stdout",) if self.verbose >= 1 else ())
-        return self._logger
-
-    def set_logger(self, logger: Logger) -> None:
-        self._logger = logger
-
     def learn(
         self,
         total_timesteps: int,

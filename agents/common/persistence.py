@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from .logger import Logger
+
 
 def zip_path(path: str | Path, for_reading: bool = False) -> Path:
     """``path`` with a ``.zip`` suffix (reading accepts the name without it, as SB3)."""
@@ -51,10 +53,22 @@ def read_model_zip(path: str | Path, names: tuple[str, ...]) -> tuple[dict[str, 
 
 
 class ParametersMixin:
-    """SB3's ``get_parameters`` / ``set_parameters`` for agents with ``policy`` and ``optimizer``."""
+    """What every agent shares: SB3's ``get_parameters`` / ``set_parameters`` (for agents with
+    ``policy`` and ``optimizer``) and the ``logger`` (stdout when ``verbose >= 1``)."""
 
     policy: torch.nn.Module
     optimizer: torch.optim.Optimizer
+    verbose: int
+    _logger: Logger | None
+
+    @property
+    def logger(self) -> Logger:
+        if self._logger is None:
+            self._logger = Logger(None, ("stdout",) if self.verbose >= 1 else ())
+        return self._logger
+
+    def set_logger(self, logger: Logger) -> None:
+        self._logger = logger
 
     def get_parameters(self) -> dict[str, dict[str, Any]]:
         """``{"policy": state_dict, "policy.optimizer": state_dict}`` (SB3's layout)."""

@@ -2,6 +2,7 @@
 the inventory networks; scripted experts and a random policy for the text environments."""
 
 from .evaluation import EvalResult, evaluate, from_env, policy_factory
+from .lotsizing_milp import HindsightBound, LotSizingMILPResult, hindsight_bound, perfect_information_bound
 from .oracle import (
     OraclePlan,
     OraclePlanPolicy,
@@ -27,10 +28,12 @@ __all__ = [
     "BaseStockPolicy",
     "ConstantOrderPolicy",
     "EvalResult",
+    "HindsightBound",
     "InventoryPolicy",
     "LevelSearchResult",
     "LostSalesDPPolicy",
     "LostSalesSolution",
+    "LotSizingMILPResult",
     "OraclePlan",
     "OraclePlanPolicy",
     "RandomPolicy",
@@ -44,9 +47,11 @@ __all__ = [
     "episode_demand",
     "evaluate",
     "from_env",
+    "hindsight_bound",
     "hindsight_oracle",
     "load_demonstrations",
     "lost_sales_optimal",
+    "perfect_information_bound",
     "policy_factory",
     "run_episode",
     "run_text_episodes",

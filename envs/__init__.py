@@ -53,19 +53,41 @@ WEBSHOP_IDS: dict[str, dict[str, Any]] = {
 }
 
 
+_LOTSIZING = "rlsuite.envs.inventory.lotsizing:LotSizingEnv"
+LOTSIZING_IDS: dict[str, dict[str, Any]] = {
+    # PDPPO's stochastic discrete lot-sizing (Felizardo et al. 2025): generated instances at the
+    # paper's sizes (items x machines), Binomial(20, 0.4) demand, horizon 100.
+    "LotSizing-v0": {"n_items": 15, "n_machines": 5, "instance_seed": 0},
+    "LotSizing-20x10-v0": {"n_items": 20, "n_machines": 10, "instance_seed": 0},
+    "LotSizing-25x10-v0": {"n_items": 25, "n_machines": 10, "instance_seed": 0},
+    # A 3-item, 2-machine plant for tests and the exact hindsight MILP.
+    "LotSizing-Small-v0": {"n_items": 3, "n_machines": 2, "instance_seed": 0},
+}
+
+
+_GRIDWORLD = "rlsuite.envs.gridworld:GridWorldEnv"
+GRIDWORLD_IDS: dict[str, dict[str, Any]] = {
+    # Sutton's four rooms, sparse goal reward, 10% slips, exact tabular model (shaping tutorials).
+    "GridWorld-v0": {"layout": "four_rooms", "max_steps": 200},
+}
+
+
 def register_envs() -> None:
     """Register every rlsuite id (idempotent)."""
     for env_id, kwargs in INVMGMT_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=_INV, vector_entry_point=_INV_VEC, kwargs=dict(kwargs))
-    for env_id, kwargs in SOKOBAN_IDS.items():
-        if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=_SOKOBAN, kwargs=dict(kwargs))
-    for env_id, kwargs in WEBSHOP_IDS.items():
-        if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=_WEBSHOP, kwargs=dict(kwargs))
+    for entry_point, ids in (
+        (_SOKOBAN, SOKOBAN_IDS),
+        (_WEBSHOP, WEBSHOP_IDS),
+        (_GRIDWORLD, GRIDWORLD_IDS),
+        (_LOTSIZING, LOTSIZING_IDS),
+    ):
+        for env_id, kwargs in ids.items():
+            if env_id not in gym.registry:
+                gym.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs))
 
 
 register_envs()
 
-__all__ = ["INVMGMT_IDS", "SOKOBAN_IDS", "WEBSHOP_IDS", "register_envs"]
+__all__ = ["GRIDWORLD_IDS", "INVMGMT_IDS", "LOTSIZING_IDS", "SOKOBAN_IDS", "WEBSHOP_IDS", "register_envs"]

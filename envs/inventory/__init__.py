@@ -9,6 +9,7 @@ See :mod:`rlsuite.envs.inventory.core` for the event order and cost accounting.
 from .core import COST_NAMES, InventoryCore, InventoryState, PostDecisionState, StepInfo
 from .demand import DemandSampler
 from .env import InvMgmtEnv
+from .lotsizing import LotSizingEnv, LotSizingSpec, make_lotsizing_spec
 from .spec import DemandSpec, Link, MarketLink, NetworkSpec, Node, as_spec, demand_from_config
 from .vector import InvMgmtVectorEnv
 
@@ -21,6 +22,8 @@ __all__ = [
     "InventoryCore",
     "InventoryState",
     "Link",
+    "LotSizingEnv",
+    "LotSizingSpec",
     "MarketLink",
     "NetworkSpec",
     "Node",
@@ -28,4 +31,5 @@ __all__ = [
     "StepInfo",
     "as_spec",
     "demand_from_config",
+    "make_lotsizing_spec",
 ]

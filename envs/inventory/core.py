@@ -363,6 +363,21 @@ class InventoryCore:
         info = StepInfo(costs, demand, sold, unmet, post.filled, post.requested, profit)
         return nxt, reward, info
 
+    def post_decision_observation(self, state: InventoryState, post: PostDecisionState) -> Tensor:
+        """``[B, obs_dim]`` observation of a post-decision state in the flat layout of :meth:`observe`
+        (on-hand and pipeline after this period's orders and arrivals, the backlog carried in, the
+        previous period's demand, period t): the input of a post-decision critic (PDPPO)."""
+        return self.observe(
+            InventoryState(post.on_hand, post.pipeline, post.backlog, state.last_demand, post.period)
+        )
+
+    @staticmethod
+    def post_decision_reward(costs: Tensor) -> Tensor:
+        """``[B]`` deterministic part of the reward, from ``StepInfo.costs``: minus procurement,
+        operating, pipeline holding and fixed costs, which the orders alone determine (revenue,
+        holding and penalty depend on demand)."""
+        return -(costs[:, 1] + costs[:, 2] + costs[:, 4] + costs[:, 6])
+
     def step(
         self, state: InventoryState, orders: Tensor, demand: Tensor, *, node_profit: bool = False
     ) -> tuple[InventoryState, Tensor, StepInfo]:

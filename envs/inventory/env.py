@@ -207,11 +207,10 @@ class InvMgmtEnv(gym.Env):
         orders = self.validate_action(action)
         demand = self._demand(t)
         core = self.core
-        self._state, reward, info = core.step(
-            self._state,
-            torch.from_numpy(orders.reshape(1, -1)).to(core.device, core.dtype),
-            torch.from_numpy(demand.reshape(1, -1)).to(core.device, core.dtype),
-            node_profit=True,
+        state = self._state
+        post = core.post_decision(state, torch.from_numpy(orders.reshape(1, -1)).to(core.device, core.dtype))
+        self._state, reward, info = core.realize_demand(
+            post, torch.from_numpy(demand.reshape(1, -1)).to(core.device, core.dtype), node_profit=True
         )
         m, nl = core.n_markets, core.n_links
         parts = [info.costs, info.demand, info.sold, info.unmet, info.filled, info.node_profit]
@@ -224,6 +223,8 @@ class InvMgmtEnv(gym.Env):
             "unmet": flows[7 + 2 * m : 7 + 3 * m],
             "orders_filled": flows[7 + 3 * m : 7 + 3 * m + nl],
             "node_profit": flows[7 + 3 * m + nl :],
+            "post_decision_obs": core.post_decision_observation(state, post)[0].cpu().numpy(),
+            "post_decision_reward": float(core.post_decision_reward(info.costs)[0]),
         }
         self._last_info = out
         truncated = t + 1 >= self.num_periods
@@ -238,6 +239,29 @@ class InvMgmtEnv(gym.Env):
             print(text)
             return None
         return text
+
+    def post_decision(self, obs: Any, action: Any) -> np.ndarray:
+        """The deterministic part of a step, as a pure function: the post-decision observation
+        (flat layout, after this period's orders are filled and arrivals received, before demand)
+        reached from the flat observation ``obs`` by ``action``. Equals ``info["post_decision_obs"]``
+        of :meth:`step`. Accepts one observation ``(obs_dim,)`` with one action ``(n_links,)`` or
+        batches ``[B, obs_dim]``, ``[B, n_links]``."""
+        core = self.core
+        o = np.asarray(obs["flat"] if isinstance(obs, dict) else obs, dtype=np.float64)
+        single = o.ndim == 1
+        o2 = o[None] if single else o
+        if o2.ndim != 2 or o2.shape[1] != core.obs_dim:
+            raise ValueError(f"obs: expected shape ({core.obs_dim},) or [B, {core.obs_dim}], got {o.shape}")
+        a = np.asarray(action, dtype=np.float64).reshape(o2.shape[0], -1)
+        if a.shape[1] != core.n_links:
+            raise ValueError(f"action: expected {core.n_links} orders per observation, got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError("action: orders must be finite")
+        a = np.clip(a, 0.0, self.order_bound)
+        state = core.state_from_observation(torch.from_numpy(o2).to(core.device, core.dtype))
+        post = core.post_decision(state, torch.from_numpy(a).to(core.device, core.dtype))
+        out = core.post_decision_observation(state, post).cpu().numpy()
+        return out[0] if single else out
 
     # ------------------------------------------------------------------ helpers
     def validate_action(self, action: Any) -> np.ndarray:

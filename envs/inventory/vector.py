@@ -157,7 +157,9 @@ class InvMgmtVectorEnv(VectorEnv):
             raise RuntimeError(f"the episodes ended after {self.num_periods} periods; call reset()")
         orders = self.validate_actions(actions)
         t = self._t
-        self._state, reward, info = self.core.step(self._state, orders, self._demand(t))
+        state = self._state
+        post = self.core.post_decision(state, orders)
+        self._state, reward, info = self.core.realize_demand(post, self._demand(t))
         self._t = t + 1
         obs = self.core.observe(self._state)
         done = self._t >= self.num_periods
@@ -169,8 +171,18 @@ class InvMgmtVectorEnv(VectorEnv):
             "demand": self._out(info.demand),
             "sold": self._out(info.sold),
             "unmet": self._out(info.unmet),
+            "post_decision_obs": self._out(self.core.post_decision_observation(state, post)),
+            "post_decision_reward": self._out(self.core.post_decision_reward(info.costs)),
         }
-        for key in ("period", "costs", "demand", "sold", "unmet"):
+        for key in (
+            "period",
+            "costs",
+            "demand",
+            "sold",
+            "unmet",
+            "post_decision_obs",
+            "post_decision_reward",
+        ):
             infos["_" + key] = self._mask
         if done:
             self._ended = True

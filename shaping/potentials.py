@@ -17,7 +17,8 @@ def inventory_base_stock_potential(
     env: Any, levels: Any = None, scale: float = 1.0
 ) -> Callable[[Any], float]:
     """``Phi(s) = -scale * sum_j |IP_j(s) - S_j|``: how far each node's inventory position is from
-    its base-stock level (default: the newsvendor levels of ``env``'s network)."""
+    its base-stock level (default: the newsvendor levels of ``env``'s network). Accepts one observation
+    (returns a float) or a batch ``[B, obs_dim]`` (returns an array, for :class:`VectorPotentialShaping`)."""
     from rlsuite.baselines import BaseStockPolicy
 
     rule = (
@@ -25,10 +26,12 @@ def inventory_base_stock_potential(
     )
     target = rule.levels
 
-    def phi(obs: Any) -> float:
-        ip = rule.position(np.asarray(obs, dtype=np.float64).reshape(1, -1))[0]
-        return -scale * float(np.abs(ip - target).sum())
+    def phi(obs: Any) -> Any:
+        o = np.asarray(obs, dtype=np.float64)
+        value = -scale * np.abs(rule.position(o.reshape(-1, o.shape[-1])) - target).sum(-1)
+        return value if o.ndim == 2 else float(value[0])
 
+    phi.levels = target  # type: ignore[attr-defined]
     return phi
 
 

@@ -20,6 +20,50 @@ def _batch(x: Any) -> Any:
     return np.asarray(x)[None]
 
 
+def step_info(infos: Any, key: str, n_envs: int) -> np.ndarray | None:
+    """``infos[key]`` of a vector step as an array ``[n_envs, ...]`` (None when no env reported it).
+    Under ``SAME_STEP`` autoreset a finished env's step info is in ``infos["final_info"]`` (its
+    ``infos`` entry belongs to the new episode's reset), so it is read from there. Envs that did not
+    report ``key`` get zeros."""
+    if not isinstance(infos, dict):
+        return None
+    vals: np.ndarray | None = None
+    has = np.zeros(n_envs, dtype=bool)
+    if key in infos:
+        vals = np.array(infos[key], dtype=np.float64).reshape(n_envs, -1)
+        has = np.asarray(infos.get("_" + key, np.ones(n_envs, bool)), bool).reshape(n_envs)
+    final = infos.get("final_info")
+    if isinstance(final, dict) and key in final:
+        fv = np.asarray(final[key], dtype=np.float64)
+        if fv.size % n_envs == 0:
+            fv = fv.reshape(n_envs, -1)
+            fm = np.asarray(final.get("_" + key, np.ones(n_envs, bool)), bool).reshape(n_envs)
+            vals = np.zeros_like(fv) if vals is None else vals
+            vals[fm] = fv[fm]
+            has = has | fm
+    if vals is None:
+        return None
+    vals[~has] = 0.0
+    return vals
+
+
+def original_rewards(infos: Any, rewards: np.ndarray) -> np.ndarray | None:
+    """The unshaped rewards of a vector step when the envs are wrapped by :mod:`rlsuite.shaping`
+    (``info["original_reward"]``), else None; envs without one keep their reward."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    n = rewards.shape[0]
+    vals = step_info(infos, "original_reward", n)
+    if vals is None:
+        return None
+    has = np.zeros(n, dtype=bool)
+    if "original_reward" in infos:
+        has |= np.asarray(infos.get("_original_reward", np.ones(n, bool)), bool).reshape(n)
+    final = infos.get("final_info")
+    if isinstance(final, dict) and "original_reward" in final:
+        has |= np.asarray(final.get("_original_reward", np.ones(n, bool)), bool).reshape(n)
+    return np.where(has, vals[:, 0], rewards)
+
+
 class SingleEnvVector(VectorEnv):
     """``env`` as a vector env of one copy; on an episode end it resets at once and puts the
     last observation in ``infos["final_obs"]`` (Gymnasium's ``SAME_STEP`` contract)."""
@@ -44,8 +88,10 @@ class SingleEnvVector(VectorEnv):
     def step(self, actions: Any):
         obs, reward, terminated, truncated, info = self.env.step(actions[0])
         infos: dict[str, Any] = {}
-        if "original_reward" in info:  # reward shaping: keep the unshaped reward for the logs
-            infos["original_reward"] = np.array([info["original_reward"]], dtype=np.float64)
+        for key, value in info.items():  # numeric entries, batched (e.g. original_reward, post_decision_obs)
+            if isinstance(value, (int, float, np.number, np.ndarray)) and not isinstance(value, bool):
+                infos[key] = np.asarray(value)[None]
+                infos["_" + key] = self._mask
         if terminated or truncated:
             final = np.empty(1, dtype=object)
             final[0] = obs

@@ -10,6 +10,7 @@ from .common.callbacks import (
     BaseCallback,
     CallbackList,
     CheckpointCallback,
+    EpisodeRecorder,
     EvalCallback,
     ProgressBarCallback,
     StopTrainingOnRewardThreshold,
@@ -19,16 +20,19 @@ from .common.logger import Logger, configure
 from .common.text_policies import TextChoicePolicy, TextFeaturesExtractor, behavior_cloning
 from .hdpo import HDPO
 from .inventory_policies import BaseStockParamPolicy, GNNPolicy, InventoryMlpPolicy, InventoryPolicyNet
+from .pdppo import PDPPO
 from .ppo import PPO
 
 __all__ = [
     "BPO",
     "HDPO",
+    "PDPPO",
     "PPO",
     "BaseCallback",
     "BaseStockParamPolicy",
     "CallbackList",
     "CheckpointCallback",
+    "EpisodeRecorder",
     "EvalCallback",
     "GNNPolicy",
     "InventoryMlpPolicy",

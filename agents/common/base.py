@@ -36,7 +36,7 @@ from .normalize import ObservationNormalizer, RewardNormalizer
 from .persistence import ParametersMixin, read_model_zip, write_model_zip
 from .policies import MASK_KEY, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
 from .spaces import space_from_json, space_to_json, spaces_equal
-from .vec_env import SingleEnvVector
+from .vec_env import SingleEnvVector, original_rewards
 
 Schedule = Callable[[float], float]
 
@@ -443,6 +443,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             if boot.any():
                 r = r + self.gamma * self._final_values(new_obs, infos, boot)
             buf.finish_step(r, done_t)
+            self._on_env_step(infos, done, valid)
             self.num_timesteps += self.n_envs
             self._last_obs, self._last_done = new_obs, done
             callback.update_locals({"infos": infos, "rewards": rewards, "dones": done})
@@ -453,6 +454,10 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         buf.compute_returns_and_advantage(last_values, self.gamma, self.gae_lambda)
         callback.on_rollout_end()
         return True
+
+    def _on_env_step(self, infos: Any, done: np.ndarray, valid: np.ndarray) -> None:
+        """Hook after each vector step is stored (at ``self.buffer.pos - 1``): algorithms that need
+        more from the step (PDPPO: post-decision observations) read ``infos`` here."""
 
     def _final_values(self, new_obs: Any, infos: dict[str, Any], boot: np.ndarray) -> Tensor:
         """V(final observation) for the truncated envs in ``boot`` (0 elsewhere)."""
@@ -477,7 +482,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray, infos: dict[str, Any]
     ) -> None:
         self._ep_return += np.where(valid, rewards, 0.0)
-        true = infos.get("original_reward") if isinstance(infos, dict) else None
+        true = original_rewards(infos, rewards)
         if true is not None:  # reward shaping is on: also track the unshaped return
             self._ep_true_return += np.where(valid, np.asarray(true, dtype=np.float64), 0.0)
         self._ep_len += valid

@@ -45,6 +45,9 @@ class RolloutBatch(NamedTuple):
     advantages: Tensor
     returns: Tensor
     action_masks: Tensor | None
+    extras: dict[str, Tensor] | None = None
+    """Per-sample tensors an algorithm added to :attr:`RolloutBuffer.extras` (e.g. PDPPO's
+    post-decision observations and returns)."""
 
 
 class RolloutBuffer:
@@ -84,6 +87,8 @@ class RolloutBuffer:
         self.masks = torch.ones(n_steps, n_envs, mask_dim, dtype=torch.bool, **z) if mask_dim else None
         self.advantages = torch.zeros(n_steps, n_envs, **z)
         self.returns = torch.zeros(n_steps, n_envs, **z)
+        #: Extra ``[n_steps, n_envs, ...]`` tensors an algorithm stores; minibatched with the rest.
+        self.extras: dict[str, Tensor] = {}
         self.pos = 0
 
     def add(
@@ -136,6 +141,7 @@ class RolloutBuffer:
         actions, values, log_probs = flat(self.actions), flat(self.values), flat(self.log_probs)
         advantages, returns = flat(self.advantages), flat(self.returns)
         masks = flat(self.masks) if self.masks is not None else None
+        extras = {k: flat(v) for k, v in self.extras.items()}
         for start in range(0, order.numel(), batch_size):
             idx = order[start : start + batch_size]
             yield RolloutBatch(
@@ -146,6 +152,7 @@ class RolloutBuffer:
                 advantages[idx],
                 returns[idx],
                 masks[idx] if masks is not None else None,
+                {k: v[idx] for k, v in extras.items()} if extras else None,
             )
 
     def reset(self) -> None:

@@ -117,7 +117,9 @@ class ActorCriticPolicy(nn.Module):
     """Separate actor and critic MLPs on a features extractor (SB3's ``ActorCriticPolicy``).
 
     ``median_head=True`` adds BPO's median head u(s), an MLP (sizes of ``net_arch['pi']``) on
-    the critic's latent.
+    the critic's latent. ``post_decision_critic=True`` adds PDPPO's second critic V^x on
+    post-decision observations (same space as the observations; own extractor and MLP of sizes
+    ``net_arch['vf']``), read by :meth:`predict_post_values`.
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class ActorCriticPolicy(nn.Module):
         features_extractor_kwargs: dict[str, Any] | None = None,
         share_features_extractor: bool = True,
         median_head: bool = False,
+        post_decision_critic: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(activation_fn, str):
@@ -170,6 +173,13 @@ class ActorCriticPolicy(nn.Module):
         if median_head:
             body, m_dim = _mlp(vf_dim, list(net_arch.get("pi", [])), activation_fn)
             self.median_net = nn.Sequential(body, nn.Linear(m_dim, 1))
+        self.post_features_extractor: nn.Module | None = None
+        self.post_vf_net: nn.Sequential | None = None
+        self.post_value_head: nn.Linear | None = None
+        if post_decision_critic:
+            self.post_features_extractor = features_extractor_class(observation_space, **fe_kwargs)
+            self.post_vf_net, post_dim = _mlp(dim, list(net_arch.get("vf", [])), activation_fn)
+            self.post_value_head = nn.Linear(post_dim, 1)
         self.share_features_extractor = share_features_extractor
         if ortho_init:
             self._orthogonal_init()
@@ -189,6 +199,10 @@ class ActorCriticPolicy(nn.Module):
         init(self.value_head, 1.0)
         if self.median_net is not None:
             init(self.median_net, 1.0)
+        if self.post_vf_net is not None:
+            init(self.post_features_extractor, math.sqrt(2))
+            init(self.post_vf_net, math.sqrt(2))
+            init(self.post_value_head, 1.0)
 
     # ------------------------------------------------------------------ forward passes
     def _latents(self, obs: Any) -> tuple[Tensor, Tensor]:
@@ -225,6 +239,14 @@ class ActorCriticPolicy(nn.Module):
     def predict_values(self, obs: Any) -> Tensor:
         features = self.vf_features_extractor(obs)
         return self._value(_run(self.vf_net, features))
+
+    def predict_post_values(self, post_obs: Any) -> Tensor:
+        """V^x of post-decision observations ``[B, ...]`` (policies built with ``post_decision_critic``)."""
+        if self.post_vf_net is None or self.post_value_head is None or self.post_features_extractor is None:
+            raise ValueError("predict_post_values: this policy has no post-decision critic")
+        latent = _run(self.post_vf_net, self.post_features_extractor(post_obs))
+        head = self.post_value_head
+        return nn.functional.linear(latent, head.weight, head.bias).squeeze(-1)
 
     def act(
         self,

@@ -1,0 +1,111 @@
+"""PDPPO: the dual-critic advantage, the post-decision data it collects, save/load and errors."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import rlsuite  # noqa: F401
+from rlsuite.agents import PDPPO, configure
+from rlsuite.agents.pdppo import pdppo_advantages
+
+torch.set_num_threads(1)
+
+
+def test_advantage_is_the_max_of_the_two_critics_on_a_hand_made_batch():
+    R = torch.tensor([10.0, 10.0, -3.0, 0.0])
+    V = torch.tensor([8.0, 12.0, -1.0, 0.5])
+    Vx = torch.tensor([9.0, 7.0, -5.0, 0.5])
+    rx = torch.tensor([0.0, 2.0, -1.0, 0.0])
+    adv, post_ret, a_pre, a_post = pdppo_advantages(R, V, Vx, rx)
+    np.testing.assert_allclose(a_pre, [2.0, -2.0, -2.0, -0.5])
+    np.testing.assert_allclose(post_ret, [10.0, 8.0, -2.0, 0.0])
+    np.testing.assert_allclose(a_post, [1.0, 1.0, 3.0, -0.5])
+    np.testing.assert_allclose(adv, [2.0, 1.0, 3.0, -0.5])
+    # without a deterministic reward the advantage is the paper's R - min(V, V^x)
+    adv0, *_ = pdppo_advantages(R, V, Vx, torch.zeros(4))
+    np.testing.assert_allclose(adv0, R - torch.minimum(V, Vx))
+
+
+def _model(env="InvMgmt-SingleStore-v0", **kw):
+    args = dict(n_steps=32, batch_size=64, n_epochs=2, seed=0)
+    args.update(kw)
+    return PDPPO("MlpPolicy", env, **args)
+
+
+@pytest.mark.parametrize("advantage", ["gae", "mc"])
+def test_rollout_advantages_and_targets(advantage):
+    model = _model(n_envs=4, advantage=advantage, gamma=0.9)
+    model.learn(128)
+    buf = model.buffer
+    with torch.no_grad():
+        flat = buf.extras["post_obs"].reshape(-1, buf.obs.shape[-1])
+        vx = model.policy.predict_post_values(flat).reshape(buf.values.shape)
+    # the stored advantages were computed with the critics of that rollout (before the update)
+    expected, _, _, _ = pdppo_advantages(
+        buf.returns, buf.values, buf.extras["old_post_values"], buf.extras["post_reward"]
+    )
+    np.testing.assert_allclose(buf.advantages, expected, rtol=1e-6)
+    np.testing.assert_allclose(buf.extras["post_returns"], buf.returns - buf.extras["post_reward"], rtol=1e-6)
+    assert vx.shape == buf.values.shape and torch.isfinite(vx).all()
+    if advantage == "mc":
+        assert model.gae_lambda == 1.0
+        # Monte-Carlo returns: R_t = r_t + gamma R_{t+1} inside an episode, so the post-decision
+        # target is R^x_t = r^xi_t + gamma R_{t+1}
+        r, d = buf.rewards, buf.dones
+        live = (1 - d[:-1]).bool()
+        np.testing.assert_allclose(
+            buf.returns[:-1][live], (r[:-1] + 0.9 * buf.returns[1:])[live], rtol=1e-5, atol=1e-4
+        )
+
+
+def test_stored_post_decision_observations_match_the_env_function():
+    env = gym.make("InvMgmt-v0")
+    model = _model(env, n_steps=40, batch_size=40)
+    model.learn(40)
+    buf = model.buffer
+    obs = buf.obs[:, 0].double().numpy()
+    actions = np.clip(buf.actions[:, 0].double().numpy(), 0.0, env.unwrapped.order_bound)
+    post = env.unwrapped.post_decision(obs, actions)
+    np.testing.assert_allclose(buf.extras["post_obs"][:, 0].numpy(), post, rtol=1e-5, atol=1e-3)
+    # the deterministic reward is minus the order-driven costs
+    assert (buf.extras["post_reward"] <= 0).all()
+
+
+def test_save_load_and_determinism(tmp_path):
+    a = _model(n_envs=2)
+    a.learn(128)
+    a.save(tmp_path / "pd.zip")
+    b = PDPPO.load(tmp_path / "pd.zip")
+    obs = np.random.default_rng(0).uniform(0, 20, (5, 9)).astype(np.float32)
+    act_a, act_b = a.predict(obs, deterministic=True)[0], b.predict(obs, deterministic=True)[0]
+    np.testing.assert_array_equal(act_a, act_b)
+    sa, sb = a.policy.state_dict(), b.policy.state_dict()
+    assert any(k.startswith("post_vf_net") for k in sa)
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k])
+    assert b.algo_kwargs["advantage"] == "gae"
+    c = _model(n_envs=2)
+    c.learn(128)
+    for k, v in c.policy.state_dict().items():
+        torch.testing.assert_close(v, sa[k])
+
+
+def test_logs_post_decision_statistics(tmp_path):
+    model = _model(n_envs=2)
+    model.set_logger(configure(tmp_path, ["csv"]))
+    model.learn(256)
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    for key in ("train/post_value_loss", "train/post_advantage_fraction", "train/post_explained_variance"):
+        assert key in header
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="post_decision_obs"):
+        PDPPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32).learn(64)
+    with pytest.raises(ValueError, match="advantage"):
+        _model(advantage="td", batch_size=32)
+    with pytest.raises(ValueError, match="post_vf_coef"):
+        _model(post_vf_coef=-1.0, batch_size=32)
+    with pytest.raises(ValueError, match="flat Box"):
+        PDPPO("MultiInputPolicy", gym.make("InvMgmt-v0", observation="dict"), n_steps=32, batch_size=32)

@@ -2,6 +2,7 @@
 the inventory networks; scripted experts and a random policy for the text environments."""
 
 from .evaluation import EvalResult, evaluate, from_env, policy_factory
+from .lotsizing_heuristic import CoverSearchResult, LotSizingCoverPolicy
 from .lotsizing_milp import HindsightBound, LotSizingMILPResult, hindsight_bound, perfect_information_bound
 from .oracle import (
     OraclePlan,
@@ -27,12 +28,14 @@ from .text_experts import (
 __all__ = [
     "BaseStockPolicy",
     "ConstantOrderPolicy",
+    "CoverSearchResult",
     "EvalResult",
     "HindsightBound",
     "InventoryPolicy",
     "LevelSearchResult",
     "LostSalesDPPolicy",
     "LostSalesSolution",
+    "LotSizingCoverPolicy",
     "LotSizingMILPResult",
     "OraclePlan",
     "OraclePlanPolicy",

@@ -155,6 +155,32 @@ def milp_rows(setting: str) -> list[dict[str, Any]]:
     ]
 
 
+def heuristic_rows(setting: str) -> list[dict[str, Any]]:
+    """The scripted (s, S) cover rule, its grid searched on seeds 0-29, tested on the test seeds."""
+    import gymnasium as gym
+
+    from rlsuite.baselines.lotsizing_heuristic import LotSizingCoverPolicy, episode_return
+
+    env_id, kwargs = SETTINGS[setting]["env"], SETTINGS[setting].get("kwargs", {})
+    t = time.perf_counter()
+    policy = LotSizingCoverPolicy.search(env_id, n_episodes=30, seed=0, **kwargs).policy
+    env = gym.make(env_id, **kwargs)
+    returns = np.array([episode_return(env, policy, s) for s in TEST_SEEDS])
+    return [
+        {
+            "setting": setting,
+            "env": env_id,
+            "method": "cover_heuristic",
+            "seed": -1,
+            "steps": 0,
+            "test_return": float(returns.mean()),
+            "test_return_sd": float(returns.std(ddof=1)),
+            "train_s": round(time.perf_counter() - t, 1),
+        }
+    ]
+
+
+METHODS = ("ppo", "pdppo", "cover_heuristic", "milp_hindsight")
 FIELDS = ["setting", "env", "method", "seed", "steps", "test_return", "test_return_sd", "train_s"]
 
 
@@ -194,7 +220,7 @@ def summarize() -> list[dict[str, Any]]:
         rows = list(csv.DictReader(f))
     out = []
     for setting in SETTINGS:
-        for method in ("ppo", "pdppo", "milp_hindsight"):
+        for method in METHODS:
             vals = np.array(
                 [float(r["test_return"]) for r in rows if r["setting"] == setting and r["method"] == method]
             )
@@ -203,7 +229,7 @@ def summarize() -> list[dict[str, Any]]:
                     {
                         "setting": setting,
                         "method": method,
-                        "seeds": int(vals.size) if method != "milp_hindsight" else 0,
+                        "seeds": int(vals.size) if method in ("ppo", "pdppo") else 0,
                         "test_return_mean": float(vals.mean()),
                         "ci95_over_seeds": _ci95(vals),
                     }
@@ -248,8 +274,12 @@ def plot() -> None:
                 for s in seeds
             ]
         steps = max(int(r["steps"]) for r in rows if r["setting"] == setting)
-        bound = [s for s in summary if s["setting"] == setting and s["method"] == "milp_hindsight"]
-        ref = {"MILP hindsight": bound[0]["test_return_mean"]} if bound else {}
+        labels = {"cover_heuristic": "cover (s, S) rule, test", "milp_hindsight": "MILP hindsight, test"}
+        ref = {
+            labels[s["method"]]: s["test_return_mean"]
+            for s in summary
+            if s["setting"] == setting and s["method"] in labels
+        }
         ax = plot_learning_curves(runs, steps, ax=axes[0, j], window=40, reference=ref)
         ax.set_title(f"{SETTINGS[setting]['env']}: training returns")
         ax.set_ylabel("episode return (last 40 episodes)")
@@ -259,7 +289,9 @@ def plot() -> None:
             [s["method"] for s in lo],
             [-s["test_return_mean"] for s in lo],
             yerr=[s["ci95_over_seeds"] for s in lo],
-            color=["C0", "C1", "gray"][: len(lo)],
+            color=[
+                {"ppo": "C0", "pdppo": "C1", "cover_heuristic": "C2"}.get(s["method"], "gray") for s in lo
+            ],
             capsize=4,
         )
         ax2.set_title("final test cost per episode (mean, 95% CI over seeds)")
@@ -286,6 +318,13 @@ def main(argv: list[str] | None = None) -> None:
         for setting in args.settings:
             if SETTINGS[setting].get("milp") and (setting, "milp_hindsight", -1) not in done:
                 for row in milp_rows(setting):
+                    _append(row)
+                    print(row, flush=True)
+            if (
+                SETTINGS[setting]["env"].startswith("LotSizing")
+                and (setting, "cover_heuristic", -1) not in done
+            ):
+                for row in heuristic_rows(setting):
                     _append(row)
                     print(row, flush=True)
         jobs = [

@@ -14,6 +14,7 @@ Outputs (``benchmarks/results/``):
 
     python benchmarks/pdppo_vs_ppo.py                         # everything (about 45 minutes on 2 CPUs)
     python benchmarks/pdppo_vs_ppo.py --settings small --seeds 2 --steps-scale 0.1   # a quick look
+    python benchmarks/pdppo_vs_ppo.py --settings lotsizing_15x5 --methods ppo_mc pdppo_mc  # MC returns
     python benchmarks/pdppo_vs_ppo.py --plot                  # redraw from the CSVs
 """
 
@@ -104,10 +105,12 @@ def run_one(setting: str, method: str, seed: int, scale: float) -> dict[str, Any
 
     cfg = SETTINGS[setting]
     steps = int(cfg["steps"] * scale)
-    algo = {"ppo": PPO, "pdppo": PDPPO}[method]
+    algo = {"ppo": PPO, "pdppo": PDPPO}[method.removesuffix("_mc")]
+    extra = LEARNERS[method]
     rec = EpisodeRecorder()
     t = time.perf_counter()
-    model = algo("MlpPolicy", _env(setting), seed=seed, **{k: v for k, v in CONFIG.items() if k != "n_envs"})
+    kwargs = {**{k: v for k, v in CONFIG.items() if k != "n_envs"}, **extra}
+    model = algo("MlpPolicy", _env(setting), seed=seed, **kwargs)
     model.learn(steps, callback=rec)
     train_s = time.perf_counter() - t
     returns = test_returns(model, setting)
@@ -180,12 +183,36 @@ def heuristic_rows(setting: str) -> list[dict[str, Any]]:
     ]
 
 
-METHODS = ("ppo", "pdppo", "cover_heuristic", "milp_hindsight")
-FIELDS = ["setting", "env", "method", "seed", "steps", "test_return", "test_return_sd", "train_s"]
+#: The learners: the default pair uses GAE (lambda 0.95); the ``_mc`` pair Monte-Carlo returns (the
+#: paper's PDPPO; for PPO, lambda = 1).
+LEARNERS: dict[str, dict[str, Any]] = {
+    "ppo": {},
+    "pdppo": {},
+    "ppo_mc": {"gae_lambda": 1.0},
+    "pdppo_mc": {"advantage": "mc"},
+}
+METHODS = (*LEARNERS, "cover_heuristic", "milp_hindsight")
+COLORS = {"ppo": "C0", "pdppo": "C1", "ppo_mc": "C2", "pdppo_mc": "C3", "cover_heuristic": "C4"}
+FIELDS = ["setting", "env", "method", "seed", "steps", "test_return", "test_return_sd", "train_s", "command"]
+CURVE_BINS = 200
+
+
+def binned_curve(timesteps: list[int], returns: list[float], steps: int) -> list[tuple[int, float, int]]:
+    """``(bin end, mean return, episodes)`` of the episodes ending in each of ``CURVE_BINS`` equal
+    slices of the budget (empty slices are left out): a training curve small enough to commit."""
+    t, r = np.asarray(timesteps, dtype=np.float64), np.asarray(returns, dtype=np.float64)
+    edges = np.linspace(0, max(steps, 1), CURVE_BINS + 1)
+    idx = np.clip(np.searchsorted(edges, t, side="left") - 1, 0, CURVE_BINS - 1)
+    out = []
+    for b in np.unique(idx):
+        sel = idx == b
+        out.append((int(edges[b + 1]), float(r[sel].mean()), int(sel.sum())))
+    return out
 
 
 def _append(row: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
+    row.setdefault("command", " ".join(["python", "benchmarks/pdppo_vs_ppo.py", *sys.argv[1:]]))
     new = not OUT.exists()
     with OUT.open("a", newline="") as f:
         w = csv.DictWriter(f, FIELDS, extrasaction="ignore")
@@ -197,9 +224,9 @@ def _append(row: dict[str, Any]) -> None:
         with CURVES.open("a", newline="") as f:
             w = csv.writer(f)
             if new:
-                w.writerow(["setting", "method", "seed", "timestep", "return"])
-            for t, r in zip(row["curve_t"], row["curve_r"], strict=True):
-                w.writerow([row["setting"], row["method"], row["seed"], t, f"{r:.4f}"])
+                w.writerow(["setting", "method", "seed", "timestep", "return", "episodes"])
+            for t, r, n in binned_curve(row["curve_t"], row["curve_r"], row["steps"]):
+                w.writerow([row["setting"], row["method"], row["seed"], t, f"{r:.4f}", n])
 
 
 def _done() -> set[tuple[str, str, int]]:
@@ -229,7 +256,7 @@ def summarize() -> list[dict[str, Any]]:
                     {
                         "setting": setting,
                         "method": method,
-                        "seeds": int(vals.size) if method in ("ppo", "pdppo") else 0,
+                        "seeds": int(vals.size) if method in LEARNERS else 0,
                         "test_return_mean": float(vals.mean()),
                         "ci95_over_seeds": _ci95(vals),
                     }
@@ -251,13 +278,15 @@ def plot() -> None:
         rows = list(csv.DictReader(f))
     summary = summarize()
     names = [s for s in SETTINGS if any(r["setting"] == s for r in curves)]
-    fig, axes = plt.subplots(2, len(names), figsize=(5.2 * len(names), 7.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(6.0 * len(names), 8.0), squeeze=False)
     for j, setting in enumerate(names):
         runs: dict[str, list] = {}
-        for method in ("ppo", "pdppo"):
+        for method in LEARNERS:
             seeds = sorted(
                 {int(r["seed"]) for r in curves if r["setting"] == setting and r["method"] == method}
             )
+            if not seeds:
+                continue
             runs[method.upper()] = [
                 (
                     [
@@ -280,25 +309,26 @@ def plot() -> None:
             for s in summary
             if s["setting"] == setting and s["method"] in labels
         }
-        ax = plot_learning_curves(runs, steps, ax=axes[0, j], window=40, reference=ref)
+        ax = plot_learning_curves(runs, steps, ax=axes[0, j], window=2, reference=ref)
         ax.set_title(f"{SETTINGS[setting]['env']}: training returns")
-        ax.set_ylabel("episode return (last 40 episodes)")
+        ax.set_ylabel("training episode return (1% of the budget)")
         lo = [s for s in summary if s["setting"] == setting]
         ax2 = axes[1, j]
+        # lot-sizing reports cost (= -return); InvMgmt-v0 rewards are profits
+        sign, what = (1.0, "profit") if SETTINGS[setting]["env"].startswith("InvMgmt") else (-1.0, "cost")
         ax2.bar(
             [s["method"] for s in lo],
-            [-s["test_return_mean"] for s in lo],
+            [sign * s["test_return_mean"] for s in lo],
             yerr=[s["ci95_over_seeds"] for s in lo],
-            color=[
-                {"ppo": "C0", "pdppo": "C1", "cover_heuristic": "C2"}.get(s["method"], "gray") for s in lo
-            ],
+            color=[COLORS.get(s["method"], "gray") for s in lo],
             capsize=4,
         )
-        ax2.set_title("final test cost per episode (mean, 95% CI over seeds)")
-        ax2.set_ylabel("cost (= -return)")
+        ax2.set_title(f"final test {what} per episode (mean, 95% CI over seeds)", fontsize=10)
+        ax2.set_ylabel(what)
+        ax2.tick_params(axis="x", labelsize=8)
         for s in lo:
-            cost = -s["test_return_mean"]
-            ax2.annotate(f"{cost:.0f}", (s["method"], cost), ha="center", va="bottom")
+            value = sign * s["test_return_mean"]
+            ax2.annotate(f"{value:.0f}", (s["method"], value), ha="center", va="bottom")
     fig.suptitle("PDPPO vs PPO, identical budgets and hyperparameters (`python benchmarks/pdppo_vs_ppo.py`)")
     fig.tight_layout()
     fig.savefig(PLOT, dpi=110)
@@ -309,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--methods", nargs="+", default=["ppo", "pdppo"], choices=list(LEARNERS))
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every budget (quick looks)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--plot", action="store_true", help="only redraw the plot and print the summary")
@@ -331,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
             (s, m, seed, args.steps_scale)
             for s in args.settings
             for seed in range(args.seeds)
-            for m in ("ppo", "pdppo")
+            for m in args.methods
             if (s, m, seed) not in done
         ]
         with ProcessPoolExecutor(max_workers=args.workers) as pool:

@@ -82,19 +82,15 @@ def test_returns(model: Any, setting: str) -> np.ndarray:
     """Deterministic episodes on the common test seeds: the undiscounted return of each."""
     import gymnasium as gym
 
+    from rlsuite.baselines.lotsizing_heuristic import episode_return
+
     env_id = SETTINGS[setting]["env"]
     env = gym.make(env_id, **SETTINGS[setting].get("kwargs", {}))
-    out = []
-    for seed in TEST_SEEDS:
-        obs, _ = env.reset(seed=seed)
-        total, done = 0.0, False
-        while not done:
-            a, _ = model.predict(obs, deterministic=True)
-            obs, r, term, trunc, _ = env.step(_to_env_action(env_id, a))
-            total += float(r)
-            done = term or trunc
-        out.append(total)
-    return np.array(out)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return _to_env_action(env_id, model.predict(obs, deterministic=True)[0])
+
+    return np.array([episode_return(env, act, seed) for seed in TEST_SEEDS])
 
 
 def run_one(setting: str, method: str, seed: int, scale: float) -> dict[str, Any]:

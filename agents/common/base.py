@@ -486,10 +486,15 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         if true is not None:  # reward shaping is on: also track the unshaped return
             self._ep_true_return += np.where(valid, np.asarray(true, dtype=np.float64), 0.0)
         self._ep_len += valid
+        #: ``(true return, length)`` of the episodes this vector step finished (the unshaped return
+        #: under :mod:`rlsuite.shaping`); read by callbacks such as ``EpisodeRecorder``.
+        self.step_episodes: list[tuple[float, int]] = []
         for i in np.nonzero(done & valid)[0]:
             self.ep_info_buffer.append((float(self._ep_return[i]), int(self._ep_len[i])))
             if true is not None:
                 self.ep_true_buffer.append(float(self._ep_true_return[i]))
+            ret = self._ep_return[i] if true is None else self._ep_true_return[i]
+            self.step_episodes.append((float(ret), int(self._ep_len[i])))
             self._ep_return[i], self._ep_len[i], self._ep_true_return[i] = 0.0, 0, 0.0
 
     def train(self) -> None:

@@ -294,7 +294,8 @@ class ProgressBarCallback(BaseCallback):
 class EpisodeRecorder(BaseCallback):
     """Records every finished training episode: ``timesteps`` (the model's step count when it ended),
     ``returns`` (the unshaped return: ``info["original_reward"]`` under :mod:`rlsuite.shaping`, else
-    the env's reward) and ``lengths``. Learning curves without a logger::
+    the env's reward) and ``lengths``; on-policy agents (PPO, BPO, PDPPO). Learning curves without a
+    logger::
 
         rec = EpisodeRecorder()
         PPO("MlpPolicy", env).learn(50_000, callback=rec)
@@ -307,27 +308,9 @@ class EpisodeRecorder(BaseCallback):
         self.returns: list[float] = []
         self.lengths: list[int] = []
 
-    def _on_training_start(self) -> None:
-        n = self.model.n_envs
-        self._ret, self._len = np.zeros(n), np.zeros(n, dtype=np.int64)
-        self._prev_done = np.zeros(n, dtype=bool)
-
     def _on_step(self) -> bool:
-        from gymnasium.vector import AutoresetMode
-
-        infos, rewards, dones = self.locals["infos"], self.locals["rewards"], self.locals["dones"]
-        from .vec_env import original_rewards
-
-        true = original_rewards(infos, rewards)
-        r = np.asarray(rewards if true is None else true, dtype=np.float64)
-        next_step = self.model.autoreset_mode == AutoresetMode.NEXT_STEP
-        valid = ~self._prev_done if next_step else np.ones_like(dones)
-        self._ret += np.where(valid, r, 0.0)
-        self._len += valid
-        for i in np.nonzero(dones & valid)[0]:
+        for ret, length in getattr(self.model, "step_episodes", ()):
             self.timesteps.append(int(self.model.num_timesteps))
-            self.returns.append(float(self._ret[i]))
-            self.lengths.append(int(self._len[i]))
-            self._ret[i], self._len[i] = 0.0, 0
-        self._prev_done = np.asarray(dones, dtype=bool)
+            self.returns.append(ret)
+            self.lengths.append(length)
         return True

@@ -50,6 +50,7 @@ COST_NAMES: tuple[str, ...] = (
     "fixed",
 )
 """Columns of ``StepInfo.costs``; reward = revenue - the sum of the other six."""
+_ORDER_COSTS = [COST_NAMES.index(k) for k in ("procurement", "operating", "pipeline_holding", "fixed")]
 
 
 class InventoryState(NamedTuple):
@@ -376,7 +377,7 @@ class InventoryCore:
         """``[B]`` deterministic part of the reward, from ``StepInfo.costs``: minus procurement,
         operating, pipeline holding and fixed costs, which the orders alone determine (revenue,
         holding and penalty depend on demand)."""
-        return -(costs[:, 1] + costs[:, 2] + costs[:, 4] + costs[:, 6])
+        return -costs[:, _ORDER_COSTS].sum(dim=1)
 
     def step(
         self, state: InventoryState, orders: Tensor, demand: Tensor, *, node_profit: bool = False

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..validation import check_bool
 from .spec import NetworkSpec
 
 ALLOCATIONS: tuple[str, ...] = ("fcfs", "proportional")
@@ -50,6 +51,10 @@ COST_NAMES: tuple[str, ...] = (
     "fixed",
 )
 """Columns of ``StepInfo.costs``; reward = revenue - the sum of the other six."""
+MAX_DENSE_ENTRIES = 2**24
+"""Largest dense transition matrix the core builds (entries; 128 MiB in float64). The pipeline
+matrices are ``[n_slots, n_links]`` with ``n_slots`` = the sum of the lead times, so a network
+whose lead times and links exceed it is refused up front instead of exhausting memory."""
 _ORDER_COSTS = [COST_NAMES.index(k) for k in ("procurement", "operating", "pipeline_holding", "fixed")]
 
 
@@ -105,6 +110,25 @@ class StepInfo(NamedTuple):
     """``[B, n_stock]`` profit of each stocking node (internal prices included), or None."""
 
 
+def check_core_size(spec: NetworkSpec) -> None:
+    """Refuse a network whose dense transition matrices would exceed :data:`MAX_DENSE_ENTRIES`."""
+    n_links, n_slots = len(spec.links), sum(link.L for link in spec.links)
+    n_stock = len(spec.stock_nodes)
+    features = n_stock + n_slots + 2 * len(spec.markets) + n_links
+    sizes = {
+        "[n_links, n_links]": n_links * n_links,
+        "[n_slots, n_links]": n_slots * n_links,
+        "[features, n_stock]": features * n_stock,
+    }
+    name, entries = max(sizes.items(), key=lambda kv: kv[1])
+    if entries > MAX_DENSE_ENTRIES:
+        raise ValueError(
+            f"network size: got {n_links} links, {n_slots} pipeline slots (sum of lead times) and "
+            f"{n_stock} stocking nodes; the core's {name} matrix would need {entries} entries, "
+            f"limit {MAX_DENSE_ENTRIES}; use fewer links or shorter lead times"
+        )
+
+
 class InventoryCore:
     """Batched, differentiable transition of a :class:`NetworkSpec`.
 
@@ -131,8 +155,11 @@ class InventoryCore:
             raise ValueError(f"allocation: got {allocation!r}; allowed: {list(ALLOCATIONS)}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype: got {dtype}; allowed: torch.float32, torch.float64")
+        if not isinstance(spec, NetworkSpec):
+            raise ValueError(f"spec: got {type(spec).__name__}; must be a NetworkSpec")
+        check_core_size(spec)
         self.spec = spec
-        self.backlog = spec.backlog if backlog is None else bool(backlog)
+        self.backlog = spec.backlog if backlog is None else check_bool("backlog", backlog)
         self.allocation = allocation
         self.event_order = spec.event_order if event_order is None else event_order
         if self.event_order not in ("order_first", "receive_first"):

@@ -12,6 +12,15 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from ..validation import (
+    ArgumentTypeError,
+    check_choice,
+    check_int,
+    check_seed,
+    check_step_allowed,
+    real_array,
+    short_repr,
+)
 from .core import COST_NAMES, InventoryCore, InventoryState
 from .demand import DemandSampler
 from .spec import NetworkSpec, as_spec, demand_from_config
@@ -24,6 +33,8 @@ _DTYPES = {
     torch.float32: torch.float32,
 }
 DEMAND_CHUNK = 512  # periods of demand drawn at a time (the draws do not depend on the chunking)
+MAX_PERIODS = 1_000_000
+"""Longest episode (``num_periods``): the period is an observation entry and must stay exact in float32."""
 
 
 def obs_high(np_dtype: Any) -> float:
@@ -33,11 +44,20 @@ def obs_high(np_dtype: Any) -> float:
 
 
 def resolve_dtype(dtype: Any) -> torch.dtype:
-    if isinstance(dtype, np.dtype) or dtype in (np.float32, np.float64):
+    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and dtype in (np.float32, np.float64)):
         dtype = np.dtype(dtype).name
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype: got {dtype!r}; allowed: 'float64', 'float32'")
+    if not isinstance(dtype, (str, torch.dtype)) or dtype not in _DTYPES:
+        raise ValueError(f"dtype: got {short_repr(dtype)}; allowed: 'float64', 'float32'")
     return _DTYPES[dtype]
+
+
+def resolve_device(device: Any) -> torch.device:
+    if not isinstance(device, (str, torch.device)):
+        raise ArgumentTypeError(f"device: got {short_repr(device)}; must be a string such as 'cpu' or 'cuda'")
+    try:
+        return torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"device: got {device!r}; must name a torch device such as 'cpu' or 'cuda:0'") from e
 
 
 def build_core(
@@ -67,13 +87,13 @@ def build_core(
         allocation=allocation,
         event_order=event_order,
         dtype=resolve_dtype(dtype),
-        device=device,
+        device=resolve_device(device),
     )
 
 
 def check_trace(trace: Any, periods: int, n_markets: int, name: str = "demand_trace") -> np.ndarray:
     """Validate a user demand trace: ``[periods]`` (one market) or ``[periods, n_markets]``."""
-    arr = np.asarray(trace, dtype=np.float64)
+    arr = real_array(name, trace).astype(np.float64, copy=False)
     if arr.ndim == 1 and n_markets == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != n_markets or arr.shape[0] < periods:
@@ -112,8 +132,11 @@ class InvMgmtEnv(gym.Env):
             ``lead_time=2, shortage_cost=4`` for ``single_store``).
 
     Actions are order quantities, one per replenishment link in ``spec.links`` order: a
-    ``Box(0, bound)``; NaN or inf raise ``ValueError``, negative orders count as 0 and orders
-    above the bound are clipped to it. Reward is the period's profit (revenue minus costs);
+    ``Box(0, bound)``; NaN or inf raise ``ValueError`` (a NaN order would make the whole state
+    NaN), strings, booleans, objects and complex numbers raise ``TypeError``, a wrong shape raises
+    ``ValueError`` naming the expected one; negative orders count as 0 and orders above the bound
+    are clipped to it. ``step`` before ``reset`` or after the episode's last period raises
+    ``RuntimeError``. Reward is the period's profit (revenue minus costs);
     ``info["costs"]`` holds its decomposition, which sums exactly to the reward;
     ``info["node_profit"]`` the profit of each stocking node (internal prices included; it sums
     to the reward up to rounding). ``info`` also has the period's ``demand``, ``sold``,
@@ -139,12 +162,10 @@ class InvMgmtEnv(gym.Env):
         render_mode: str | None = None,
         **network_kwargs: Any,
     ) -> None:
-        if isinstance(num_periods, bool) or not isinstance(num_periods, (int, np.integer)) or num_periods < 1:
-            raise ValueError(f"num_periods: got {num_periods!r}; must be a positive integer")
-        if observation not in OBSERVATION_MODES:
-            raise ValueError(f"observation: got {observation!r}; allowed: {list(OBSERVATION_MODES)}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: got {render_mode!r}; allowed: {self.metadata['render_modes']}")
+        num_periods = check_int("num_periods", num_periods, 1, MAX_PERIODS)
+        check_choice("observation", observation, OBSERVATION_MODES)
+        if render_mode is not None:
+            check_choice("render_mode", render_mode, self.metadata["render_modes"])
         self.core = build_core(
             network,
             backlog=backlog,
@@ -181,8 +202,10 @@ class InvMgmtEnv(gym.Env):
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
         options = options or {}
+        if not isinstance(options, Mapping):
+            raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
         unknown = set(options) - {"demand_trace"}
         if unknown:
             raise ValueError(f"options: unknown keys {sorted(unknown)}; allowed: ['demand_trace']")
@@ -199,15 +222,12 @@ class InvMgmtEnv(gym.Env):
         return self._observe(), {"period": 0}
 
     def step(self, action: Any):
-        if self._state is None:
-            raise RuntimeError("call reset() before step()")
-        t = int(self._state.period[0])
-        if t >= self.num_periods:
-            raise RuntimeError(f"the episode ended after {self.num_periods} periods; call reset()")
+        state = self._state
+        t = -1 if state is None else int(state.period[0])
+        check_step_allowed(state is not None, t >= self.num_periods)
         orders = self.validate_action(action)
         demand = self._demand(t)
         core = self.core
-        state = self._state
         post = core.post_decision(state, torch.from_numpy(orders.reshape(1, -1)).to(core.device, core.dtype))
         self._state, reward, info = core.realize_demand(
             post, torch.from_numpy(demand.reshape(1, -1)).to(core.device, core.dtype), node_profit=True
@@ -252,7 +272,10 @@ class InvMgmtEnv(gym.Env):
         o2 = o[None] if single else o
         if o2.ndim != 2 or o2.shape[1] != core.obs_dim:
             raise ValueError(f"obs: expected shape ({core.obs_dim},) or [B, {core.obs_dim}], got {o.shape}")
-        a = np.asarray(action, dtype=np.float64).reshape(o2.shape[0], -1)
+        a = real_array("action", action).astype(np.float64, copy=False)
+        if a.size != o2.shape[0] * core.n_links:
+            raise ValueError(f"action: expected {core.n_links} orders per observation, got shape {a.shape}")
+        a = a.reshape(o2.shape[0], -1)
         if a.shape[1] != core.n_links:
             raise ValueError(f"action: expected {core.n_links} orders per observation, got shape {a.shape}")
         if not np.isfinite(a).all():
@@ -265,20 +288,18 @@ class InvMgmtEnv(gym.Env):
 
     # ------------------------------------------------------------------ helpers
     def validate_action(self, action: Any) -> np.ndarray:
-        """Orders as a float64 array of shape ``(n_links,)``: NaN/inf raise, values are clipped
-        to ``[0, order_bound]``."""
-        try:
-            a = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"action: cannot convert {action!r} to an array of order quantities") from e
+        """Orders as a float64 array of shape ``(n_links,)`` (``(1, n_links)`` is accepted too):
+        non-real input raises ``TypeError``, NaN/inf and wrong shapes ``ValueError``; values are
+        clipped to ``[0, order_bound]``."""
+        a = real_array("action", action).astype(np.float64, copy=False)
         n = self.core.n_links
         if a.shape != (n,):
             if a.size == n and a.ndim <= 2:
                 a = a.reshape(n)
             else:
-                raise ValueError(f"action: expected shape ({n},) (one order per link), got {a.shape}")
+                raise ValueError(f"action: got shape {a.shape}; expected shape ({n},) (one order per link)")
         if not np.isfinite(a).all():
-            raise ValueError(f"action: orders must be finite, got {a.tolist()}")
+            raise ValueError(f"action: got {short_repr(a.tolist())}; orders must be finite (no NaN or inf)")
         return np.clip(a, 0.0, self.order_bound)
 
     def _demand(self, t: int) -> np.ndarray:

@@ -28,6 +28,7 @@ except ImportError as e:
         'rlsuite.envs.inventory.marl needs PettingZoo; install it with: pip install "rlsuite[marl]"'
     ) from e
 
+from ..validation import ArgumentTypeError, check_choice, check_step_allowed, real_array, short_repr
 from .env import InvMgmtEnv, obs_high
 from .spec import NetworkSpec
 
@@ -85,8 +86,7 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         reward: str = "shared",
         **env_kwargs: Any,
     ) -> None:
-        if reward not in REWARD_MODES:
-            raise ValueError(f"reward: got {reward!r}; allowed: {list(REWARD_MODES)}")
+        check_choice("reward", reward, REWARD_MODES)
         self.env = InvMgmtEnv(network, **env_kwargs)
         self.reward_mode = reward
         self.render_mode = self.env.render_mode
@@ -168,8 +168,8 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         an agent's info holds the ``period``, its ``node_profit`` and its inbound
         ``orders_filled``.
         """
-        if not self.agents:
-            raise RuntimeError("no live agents: call reset() before step() and after the episode ends")
+        if not self.agents:  # no live agents: before the first reset, or after the episode ended
+            check_step_allowed(self.env._state is not None, True)
         orders = self.env.validate_action(self._joint_action(actions))
         _, reward, terminated, truncated, info = self.env.step(orders)
         self._last_orders = orders
@@ -218,7 +218,7 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
     def _joint_action(self, actions: Mapping[str, Any]) -> np.ndarray:
         """The ``[n_links]`` float64 joint order vector assembled from the agents' actions."""
         if not isinstance(actions, Mapping):
-            raise ValueError(f"actions: expected a dict keyed by agent, got {type(actions).__name__}")
+            raise ArgumentTypeError(f"actions: got {short_repr(actions)}; expected a dict keyed by agent")
         unknown = sorted(set(actions) - set(self.agents), key=str)
         if unknown:
             raise ValueError(f"actions: unknown or inactive agents {unknown}; live agents: {self.agents}")
@@ -229,17 +229,17 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         for agent in self.agents:
             inbound = self._inbound[agent]
             where = f"actions[{agent!r}]"
-            try:
-                a = np.asarray(actions[agent], dtype=np.float64)
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"{where}: cannot convert {actions[agent]!r} to order quantities") from e
-            if a.size != len(inbound):
+            a = real_array(where, actions[agent]).astype(np.float64, copy=False)
+            if a.size != len(inbound) or a.ndim > 2:
                 raise ValueError(
-                    f"{where}: expected shape ({len(inbound)},) (one order per inbound link), got {a.shape}"
+                    f"{where}: got shape {a.shape}; expected shape ({len(inbound)},) "
+                    "(one order per inbound link)"
                 )
             a = a.reshape(-1)
             if not np.isfinite(a).all():
-                raise ValueError(f"{where}: orders must be finite, got {a.tolist()}")
+                raise ValueError(
+                    f"{where}: got {short_repr(a.tolist())}; orders must be finite (no NaN or inf)"
+                )
             joint[inbound] = a
         return joint
 

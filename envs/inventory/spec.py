@@ -31,11 +31,17 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..validation import ArgumentTypeError, check_bool, check_int, check_real, real_array, short_repr
+
 NodeKind = Literal["raw", "factory", "distributor", "retailer", "market"]
 NODE_KINDS: tuple[str, ...] = ("raw", "factory", "distributor", "retailer", "market")
 DEMAND_DISTS: tuple[str, ...] = ("poisson", "normal", "uniform", "trace")
 DEMAND_EFFECTS: tuple[str, ...] = ("trend", "seasonal", "shock")
 EVENT_ORDERS: tuple[str, ...] = ("order_first", "receive_first")
+MAX_LEAD_TIME = 1000
+"""Longest lead time of a link (periods): each period of lead time is a pipeline slot of the state."""
+MAX_STORES = 1000
+"""Most stores of :meth:`NetworkSpec.one_warehouse`."""
 
 # gym-invmgmt's demand "type" aliases, so its demand configs load unchanged.
 _DEMAND_TYPE_EFFECTS: dict[str, tuple[str, ...]] = {
@@ -52,12 +58,12 @@ _DEMAND_TYPE_EFFECTS: dict[str, tuple[str, ...]] = {
 
 
 def _err(field_name: str, value: Any, allowed: str) -> ValueError:
-    return ValueError(f"{field_name}: got {value!r}; {allowed}")
+    return ValueError(f"{field_name}: got {short_repr(value)}; {allowed}")
 
 
 def _check_number(field_name: str, value: Any, *, minimum: float | None = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise _err(field_name, value, "expected a number")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{field_name}: got {short_repr(value)}; expected a number")
     x = float(value)
     if not math.isfinite(x):
         raise _err(field_name, value, "expected a finite number")
@@ -99,18 +105,26 @@ class DemandSpec:
         _check_number("demand.mean", self.mean)
         if self.std is not None:
             _check_number("demand.std", self.std)
+        if not isinstance(self.effects, (tuple, list)) or not all(isinstance(e, str) for e in self.effects):
+            raise ArgumentTypeError(
+                f"demand.effects: got {short_repr(self.effects)}; must be a sequence of names "
+                f"from {list(DEMAND_EFFECTS)}"
+            )
         bad = [e for e in self.effects if e not in DEMAND_EFFECTS]
         if bad:
             raise _err("demand.effects", list(self.effects), f"allowed: {list(DEMAND_EFFECTS)}")
+        check_int("demand.shock_time", self.shock_time, 0)
         _check_number("demand.noise_scale", self.noise_scale)
         _check_number("demand.seasonal_period", self.seasonal_period, strict=True)
         _check_number("demand.shock_mag", self.shock_mag)
         _check_number("demand.trend_slope", self.trend_slope, minimum=None)
         _check_number("demand.seasonal_amp", self.seasonal_amp)
         if self.dist == "trace":
-            if self.trace is None or len(self.trace) == 0:
+            if self.trace is None:
                 raise _err("demand.trace", self.trace, "dist='trace' needs a non-empty sequence of demands")
-            arr = np.asarray(self.trace, dtype=float)
+            arr = real_array("demand.trace", self.trace)
+            if arr.size == 0:
+                raise _err("demand.trace", self.trace, "dist='trace' needs a non-empty sequence of demands")
             if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
                 raise _err(
                     "demand.trace", self.trace, "must be a 1-D sequence of finite, non-negative numbers"
@@ -293,9 +307,11 @@ class NetworkSpec:
         seen_edges: set[tuple[str, str]] = set()
         for i, link in enumerate(self.links):
             where = f"links[{i}]"
+            if not isinstance(link, Link):
+                raise _err(where, link, "expected a Link")
             for end in ("src", "dst"):
                 nm = getattr(link, end)
-                if nm not in names:
+                if not isinstance(nm, str) or nm not in names:
                     raise _err(f"{where}.{end}", nm, f"unknown node; known: {sorted(names)}")
             if names[link.src].kind == "market":
                 raise _err(f"{where}.src", link.src, "a market node cannot supply anything")
@@ -305,8 +321,7 @@ class NetworkSpec:
                     link.dst,
                     "a replenishment link must end at a factory, distributor or retailer",
                 )
-            if isinstance(link.L, bool) or not isinstance(link.L, (int, np.integer)) or link.L < 0:
-                raise _err(f"{where}.L", link.L, "lead time must be a non-negative integer")
+            check_int(f"{where}.L", link.L, 0, MAX_LEAD_TIME)
             _check_number(f"{where}.p", link.p)
             _check_number(f"{where}.g", link.g)
             _check_number(f"{where}.K", link.K)
@@ -319,9 +334,11 @@ class NetworkSpec:
             raise _err("markets", self.markets, "a network needs at least one market link")
         for i, m in enumerate(self.markets):
             where = f"markets[{i}]"
-            if m.src not in names or names[m.src].kind != "retailer":
+            if not isinstance(m, MarketLink):
+                raise _err(where, m, "expected a MarketLink")
+            if not isinstance(m.src, str) or m.src not in names or names[m.src].kind != "retailer":
                 raise _err(f"{where}.src", m.src, "must name a node of kind 'retailer'")
-            if m.dst not in names or names[m.dst].kind != "market":
+            if not isinstance(m.dst, str) or m.dst not in names or names[m.dst].kind != "market":
                 raise _err(f"{where}.dst", m.dst, "must name a node of kind 'market'")
             if not isinstance(m.demand, DemandSpec):
                 raise _err(f"{where}.demand", m.demand, "expected a DemandSpec")
@@ -358,7 +375,11 @@ class NetworkSpec:
             cyc = sorted(k for k, d in indeg.items() if d > 0)
             raise _err("links", cyc, "the network must be acyclic; these nodes lie on a cycle")
         if not isinstance(self.backlog, bool):
-            raise _err("backlog", self.backlog, "expected True (backlog) or False (lost sales)")
+            raise ArgumentTypeError(
+                f"backlog: got {short_repr(self.backlog)}; expected True (backlog) or False (lost sales)"
+            )
+        if not isinstance(self.name, str):
+            raise ArgumentTypeError(f"name: got {short_repr(self.name)}; must be a string")
         if self.event_order not in EVENT_ORDERS:
             raise _err("event_order", self.event_order, f"allowed: {list(EVENT_ORDERS)}")
         rho = _check_number("demand_correlation", self.demand_correlation, minimum=None)
@@ -390,12 +411,15 @@ class NetworkSpec:
         for key in ("nodes", "links", "markets"):
             if key not in cfg:
                 raise _err(key, None, f"missing required field {key!r}")
+            _check_list(key, cfg[key])
         nodes = []
         for i, d in enumerate(cfg["nodes"]):
             nodes.append(_build(Node, d, f"nodes[{i}]"))
         links = [_build(Link, d, f"links[{i}]") for i, d in enumerate(cfg["links"])]
         markets = []
         for i, d in enumerate(cfg["markets"]):
+            if not isinstance(d, Mapping):
+                raise _err(f"markets[{i}]", d, "expected a mapping")
             d = dict(d)
             dem = d.pop("demand", {}) or {}
             markets.append(
@@ -437,6 +461,7 @@ class NetworkSpec:
         Raw materials 7, 8 -> factories 4, 5, 6 -> distributors 2, 3 -> retailer 1 -> market 0;
         11 replenishment links (the actions, in gym-invmgmt's order), Poisson(20) demand.
         """
+        backlog = check_bool("backlog", backlog)
         nodes = (
             Node("0", "market"),
             Node("1", "retailer", I0=100, h=0.030),
@@ -467,6 +492,7 @@ class NetworkSpec:
     @classmethod
     def serial(cls, *, backlog: bool = True, demand: DemandSpec | None = None) -> NetworkSpec:
         """gym-invmgmt's serial chain: raw 4 -> factory 3 -> distributor 2 -> retailer 1 -> market 0."""
+        backlog = check_bool("backlog", backlog)
         nodes = (
             Node("0", "market"),
             Node("1", "retailer", I0=100, h=0.030),
@@ -501,6 +527,11 @@ class NetworkSpec:
         p=9, L=4, lost sales; HDPO's backlogged setting uses ``backlog=True`` and
         ``DemandSpec('normal', 5, std=1.6)``.
         """
+        lead_time = check_int("lead_time", lead_time, 0, MAX_LEAD_TIME)
+        check_real("holding_cost", holding_cost, 0.0)
+        check_real("shortage_cost", shortage_cost, 0.0)
+        check_real("initial_inventory", initial_inventory, 0.0)
+        backlog = check_bool("backlog", backlog)
         nodes = (
             Node("supplier", "raw"),
             Node("store", "retailer", I0=initial_inventory, h=holding_cost),
@@ -530,8 +561,12 @@ class NetworkSpec:
         ``correlation``), holding cost U[0.7, 1.3], shortage cost U[6.3, 11.7], lead time U{2, 3};
         warehouse holding cost 0.3 and lead time 3; lost sales.
         """
-        if isinstance(n_stores, bool) or not isinstance(n_stores, int) or n_stores < 1:
-            raise _err("n_stores", n_stores, "must be a positive integer")
+        n_stores = check_int("n_stores", n_stores, 1, MAX_STORES)
+        seed = check_int("seed", seed, 0)
+        warehouse_lead_time = check_int("warehouse_lead_time", warehouse_lead_time, 0, MAX_LEAD_TIME)
+        check_real("warehouse_holding_cost", warehouse_holding_cost, 0.0)
+        check_real("correlation", correlation, -1.0, 1.0, high_open=True)
+        backlog = check_bool("backlog", backlog)
         rng = np.random.default_rng(seed)
         means = rng.uniform(2.5, 7.5, n_stores)
         cvs = rng.uniform(0.25, 0.5, n_stores)
@@ -567,6 +602,7 @@ class NetworkSpec:
         Normal(5, 2) demand clipped at 0; store h=1, p=9, lead time 4; warehouse h=0.5, lead time 3;
         echelons E1 h=0.2 (lead time 4) and E0 h=0.1 (lead time 2 from an unlimited supplier).
         """
+        check_real("shortage_cost", shortage_cost, 0.0)
         nodes = (
             Node("supplier", "raw"),
             Node("E0", "distributor", h=0.1),
@@ -598,7 +634,7 @@ class NetworkSpec:
             "one_warehouse": cls.one_warehouse,
             "serial_echelon": cls.serial_echelon,
         }
-        if name not in builders:
+        if not isinstance(name, str) or name not in builders:
             raise _err("network", name, f"allowed: {sorted(builders)} or a NetworkSpec / dict / YAML path")
         import inspect
 
@@ -607,6 +643,11 @@ class NetworkSpec:
         if unknown:
             raise _err(f"{name} network kwargs", unknown, f"unknown; allowed: {allowed}")
         return builders[name](**kwargs)
+
+
+def _check_list(where: str, value: Any) -> None:
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentTypeError(f"{where}: got {short_repr(value)}; expected a list")
 
 
 def _build(kind: type, d: Any, where: str) -> Any:
@@ -631,6 +672,8 @@ def _build(kind: type, d: Any, where: str) -> Any:
 
 
 def _demand_from_dict(d: Mapping[str, Any], where: str) -> DemandSpec:
+    if not isinstance(d, Mapping):
+        raise _err(where, d, "expected a mapping of demand fields")
     d = dict(d)
     if "type" in d:
         typ = d.pop("type")
@@ -639,7 +682,9 @@ def _demand_from_dict(d: Mapping[str, Any], where: str) -> DemandSpec:
         d.setdefault("effects", _DEMAND_TYPE_EFFECTS[typ])
     for key in ("effects", "trace"):
         if key in d and d[key] is not None:
-            d[key] = tuple(d[key])
+            if isinstance(d[key], (str, bytes, Mapping)) or not isinstance(d[key], (list, tuple, np.ndarray)):
+                raise ArgumentTypeError(f"{where}.{key}: got {short_repr(d[key])}; expected a list")
+            d[key] = tuple(np.asarray(d[key]).tolist()) if isinstance(d[key], np.ndarray) else tuple(d[key])
     return _build(DemandSpec, d, where)
 
 
@@ -648,12 +693,14 @@ def _from_gym_invmgmt_dict(cfg: Mapping[str, Any]) -> NetworkSpec:
     raw_nodes = cfg.get("nodes")
     if not raw_nodes:
         raise _err("nodes", raw_nodes, "a non-empty list of nodes is required")
+    _check_list("nodes", raw_nodes)
     attrs: dict[str, dict[str, Any]] = {}
     for i, nd in enumerate(raw_nodes):
         if not isinstance(nd, Mapping) or "id" not in nd:
             raise _err(f"nodes[{i}]", nd, "each node needs an 'id'")
         attrs[str(nd["id"])] = {k: v for k, v in nd.items() if k != "id"}
     edges = cfg["edges"] or []
+    _check_list("edges", edges)
     succ: dict[str, list[str]] = {k: [] for k in attrs}
     pred: dict[str, list[str]] = {k: [] for k in attrs}
     for i, e in enumerate(edges):
@@ -697,7 +744,9 @@ def _from_gym_invmgmt_dict(cfg: Mapping[str, Any]) -> NetworkSpec:
                 if req not in e:
                     raise _err(f"{where}.{req}", None, f"market edge {s}->{t} needs {req!r}")
             dist = e.get("demand_dist", "poisson")
-            param = dict(e.get("dist_param") or {})
+            param = e.get("dist_param") or {}
+            if not isinstance(param, Mapping):
+                raise _err(f"{where}.dist_param", param, "expected a mapping")
             mean = param.get("mu", param.get("loc", 20.0))
             std = param.get("scale") if dist == "normal" else None
             dem = _demand_from_dict({"dist": dist, "mean": mean, "std": std}, f"{where}.demand")
@@ -714,7 +763,7 @@ def _from_gym_invmgmt_dict(cfg: Mapping[str, Any]) -> NetworkSpec:
         tuple(links),
         tuple(markets),
         name=str(cfg.get("name", "custom")),
-        backlog=bool(cfg.get("backlog", True)),
+        backlog=check_bool("backlog", cfg.get("backlog", True)),
     )
 
 

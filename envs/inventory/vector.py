@@ -25,12 +25,24 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from ..validation import (
+    ArgumentTypeError,
+    check_choice,
+    check_int,
+    check_seed,
+    check_step_allowed,
+    real_array,
+    short_repr,
+)
 from .core import COST_NAMES, InventoryState
 from .demand import DemandSampler
-from .env import DEMAND_CHUNK, build_core, check_trace, obs_high
+from .env import DEMAND_CHUNK, MAX_PERIODS, build_core, check_trace, obs_high
 from .spec import NetworkSpec
 
 ARRAY_TYPES = ("numpy", "torch")
+MAX_BATCH_ENTRIES = 2**27
+"""Largest batched array the vector env allocates (entries; 1 GiB in float64): ``num_envs`` times
+the larger of one copy's observation and one demand chunk (``DEMAND_CHUNK`` periods x markets)."""
 
 
 class InvMgmtVectorEnv(VectorEnv):
@@ -69,12 +81,9 @@ class InvMgmtVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **network_kwargs: Any,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs: got {num_envs!r}; must be a positive integer")
-        if isinstance(num_periods, bool) or not isinstance(num_periods, (int, np.integer)) or num_periods < 1:
-            raise ValueError(f"num_periods: got {num_periods!r}; must be a positive integer")
-        if array_type not in ARRAY_TYPES:
-            raise ValueError(f"array_type: got {array_type!r}; allowed: {list(ARRAY_TYPES)}")
+        num_envs = check_int("num_envs", num_envs, 1, MAX_BATCH_ENTRIES)
+        num_periods = check_int("num_periods", num_periods, 1, MAX_PERIODS)
+        check_choice("array_type", array_type, ARRAY_TYPES)
         try:
             mode = AutoresetMode(autoreset_mode)
         except ValueError as e:
@@ -95,6 +104,13 @@ class InvMgmtVectorEnv(VectorEnv):
             network_kwargs=network_kwargs,
             max_order=max_order,
         )
+        per_copy = max(min(DEMAND_CHUNK, num_periods) * self.core.n_markets, self.core.obs_dim)
+        if num_envs * per_copy > MAX_BATCH_ENTRIES:
+            raise ValueError(
+                f"num_envs: got {num_envs}; {num_envs} copies x {per_copy} entries (the larger of an "
+                f"observation and a demand chunk) exceed the limit of {MAX_BATCH_ENTRIES} entries; "
+                f"use at most {MAX_BATCH_ENTRIES // per_copy} copies"
+            )
         self.spec_network = self.core.spec
         self.num_envs = int(num_envs)
         self.num_periods = int(num_periods)
@@ -123,17 +139,20 @@ class InvMgmtVectorEnv(VectorEnv):
         """Reset every copy. ``seed``: an int (copy i gets ``seed + i``), a list of ``num_envs``
         seeds, or None (keep each copy's generator; fresh entropy on the first reset)."""
         options = options or {}
+        if not isinstance(options, Mapping):
+            raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
         unknown = set(options) - {"demand_trace"}
         if unknown:
             raise ValueError(f"options: unknown keys {sorted(unknown)}; allowed: ['demand_trace']")
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
+        elif isinstance(seed, (list, tuple, np.ndarray)):
+            seeds = [check_seed(s) for s in seed]
             if len(seeds) != self.num_envs:
                 raise ValueError(f"seed: got {len(seeds)} seeds; expected num_envs={self.num_envs}")
+        else:
+            first = check_seed(seed)
+            seeds = [first + i for i in range(self.num_envs)]
         if seed is not None or not self._rngs:
             self._rngs = [seeding.np_random(s)[0] for s in seeds]
         if "demand_trace" in options:
@@ -144,9 +163,9 @@ class InvMgmtVectorEnv(VectorEnv):
         return self._out(self.core.observe(self._state)), {}
 
     def step(self, actions: Any):
-        if self._state is None:
-            raise RuntimeError("call reset() before step()")
         mode = self.metadata["autoreset_mode"]
+        if self._state is None or (self._ended and mode == AutoresetMode.DISABLED):
+            check_step_allowed(self._state is not None, self._ended)
         if self._ended:
             if mode == AutoresetMode.NEXT_STEP:
                 self._restart()
@@ -154,7 +173,6 @@ class InvMgmtVectorEnv(VectorEnv):
                 false = torch.zeros(self.num_envs, dtype=torch.bool, device=self.core.device)
                 obs = self.core.observe(self._state)
                 return self._out(obs), self._out(zeros), self._out(false), self._out(false), {}
-            raise RuntimeError(f"the episodes ended after {self.num_periods} periods; call reset()")
         orders = self.validate_actions(actions)
         t = self._t
         state = self._state
@@ -197,26 +215,31 @@ class InvMgmtVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ helpers
     def validate_actions(self, actions: Any) -> torch.Tensor:
-        """Orders as a ``[num_envs, n_links]`` tensor: NaN/inf raise ``ValueError``, values are
-        clipped to ``[0, order_bound]``."""
+        """Orders as a ``[num_envs, n_links]`` tensor: strings, booleans, objects and complex
+        numbers raise ``TypeError``; NaN/inf and wrong shapes ``ValueError``; values are clipped
+        to ``[0, order_bound]``."""
         core = self.core
         shape = (self.num_envs, core.n_links)
         if isinstance(actions, torch.Tensor):
-            a = actions.to(core.device, core.dtype)
+            if actions.dtype == torch.bool or actions.is_complex():
+                raise ArgumentTypeError(
+                    f"actions: got a tensor of dtype {actions.dtype}; must be real numbers (float or int)"
+                )
+            a = actions
         else:
-            try:
-                arr = np.asarray(actions, dtype=np.float64)
+            arr = real_array("actions", actions)
+            if tuple(arr.shape) != shape:
+                a = arr
+            else:
+                arr = arr.astype(np.float64, copy=False)
                 if not arr.flags.writeable:  # e.g. a read-only view from a wrapper: torch wants to own it
                     arr = arr.copy()
-                a = torch.from_numpy(arr).to(core.device, core.dtype)
-            except (TypeError, ValueError) as e:
-                raise ValueError(
-                    f"actions: cannot convert {type(actions).__name__} to an array of orders"
-                ) from e
+                a = torch.from_numpy(arr)
         if tuple(a.shape) != shape:
             raise ValueError(
-                f"actions: expected shape {shape} (num_envs, one order per link), got {tuple(a.shape)}"
+                f"actions: got shape {tuple(a.shape)}; expected shape {shape} (num_envs, one order per link)"
             )
+        a = a.to(core.device, core.dtype)
         if not bool(torch.isfinite(a).all()):
             bad = (~torch.isfinite(a)).nonzero()[0].tolist()
             raise ValueError(f"actions: orders must be finite; first non-finite entry at index {bad}")
@@ -244,7 +267,7 @@ class InvMgmtVectorEnv(VectorEnv):
     def _check_traces(self, trace: Any, name: str) -> torch.Tensor | None:
         if trace is None:
             return None
-        arr = np.asarray(trace, dtype=np.float64)
+        arr = real_array(name, trace).astype(np.float64, copy=False)
         if arr.ndim == 3:
             if arr.shape[0] != self.num_envs:
                 raise ValueError(

@@ -58,9 +58,29 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from ..validation import (
+    ArgumentTypeError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_seed,
+    check_step_allowed,
+    real_array,
+    short_repr,
+)
+
 DEMAND_MODELS = ("binomial", "poisson", "deterministic")
 RESET_OPTIONS = ("inventory", "setup", "demand")
 _ARRAY_FIELDS = ("production", "setup_costs", "setup_loss", "lost_sales_costs", "holding_costs")
+MAX_ITEMS = 1000
+"""Most items (and, separately, most machines) of an instance."""
+MAX_INVENTORY = 2**24
+"""Largest ``max_inventory``: inventories are whole units held exactly in the float32 observation."""
+MAX_HORIZON = 1_000_000
+"""Longest episode (``horizon``)."""
+MAX_DEMAND_ENTRIES = 10**7
+"""Largest episode demand array, ``horizon * n_items`` entries (drawn whole at ``reset``)."""
 
 
 def _is_int(x: Any) -> bool:
@@ -69,10 +89,7 @@ def _is_int(x: Any) -> bool:
 
 def _check_array(name: str, value: Any, shape: tuple[int, ...], integer: bool) -> np.ndarray:
     """A read-only float64 (or int64) copy of ``value``, checked finite, >= 0 and of ``shape``."""
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name}: got {value!r}; must be numeric of shape {shape}") from err
+    arr = np.array(real_array(name, value), dtype=np.float64)
     if arr.shape != shape:
         raise ValueError(f"{name}: got shape {arr.shape}; must be {shape} (n_machines, n_items as given)")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
@@ -119,12 +136,14 @@ class LotSizingSpec:
     """A label for logs."""
 
     def __post_init__(self) -> None:
-        prod = np.asarray(self.production)
+        prod = real_array("production", self.production)
         if prod.ndim != 2 or prod.shape[0] < 1 or prod.shape[1] < 1:
             raise ValueError(
                 f"production: got shape {prod.shape}; must be [n_machines, n_items] with both >= 1"
             )
         n_m, n_i = prod.shape
+        check_int("n_machines", n_m, 1, MAX_ITEMS)
+        check_int("n_items", n_i, 1, MAX_ITEMS)
         shapes = {
             "production": ((n_m, n_i), True),
             "setup_costs": ((n_m, n_i), False),
@@ -134,20 +153,30 @@ class LotSizingSpec:
         }
         for name, (shape, integer) in shapes.items():
             object.__setattr__(self, name, _check_array(name, getattr(self, name), shape, integer))
-        if not _is_int(self.max_inventory) or self.max_inventory < 1:
-            raise ValueError(f"max_inventory: got {self.max_inventory!r}; must be an integer >= 1")
-        if not _is_int(self.horizon) or self.horizon < 1:
-            raise ValueError(f"horizon: got {self.horizon!r}; must be an integer >= 1")
-        if self.demand not in DEMAND_MODELS:
-            raise ValueError(f"demand: got {self.demand!r}; allowed: {list(DEMAND_MODELS)}")
-        if not _is_int(self.demand_n) or self.demand_n < 0:
-            raise ValueError(f"demand_n: got {self.demand_n!r}; must be an integer >= 0")
-        if not 0.0 <= float(self.demand_p) <= 1.0:
-            raise ValueError(f"demand_p: got {self.demand_p!r}; must be in [0, 1]")
-        mean = np.broadcast_to(np.asarray(self.demand_mean, dtype=np.float64), (n_i,)).copy()
-        if np.ndim(self.demand_mean) not in (0, 1) or not np.all(np.isfinite(mean)) or np.any(mean < 0):
+        check_int("max_inventory", self.max_inventory, 1, MAX_INVENTORY)
+        check_int("horizon", self.horizon, 1, MAX_HORIZON)
+        if self.horizon * n_i > MAX_DEMAND_ENTRIES:
             raise ValueError(
-                f"demand_mean: got {self.demand_mean!r}; must be a finite value >= 0 or [n_items] of them"
+                f"horizon: got {self.horizon}; horizon x n_items = {self.horizon * n_i} demand entries "
+                f"per episode exceed the limit {MAX_DEMAND_ENTRIES}"
+            )
+        check_choice("demand", self.demand, DEMAND_MODELS)
+        check_int("demand_n", self.demand_n, 0, MAX_INVENTORY)
+        check_real("demand_p", self.demand_p, 0.0, 1.0)
+        check_bool("random_initial_setup", self.random_initial_setup)
+        if not isinstance(self.name, str):
+            raise ArgumentTypeError(f"name: got {short_repr(self.name)}; must be a string")
+        mean_arr = real_array("demand_mean", self.demand_mean).astype(np.float64)
+        if mean_arr.ndim not in (0, 1) or mean_arr.size not in (1, n_i):
+            raise ValueError(
+                f"demand_mean: got {short_repr(self.demand_mean)}; must be a finite value >= 0 or "
+                f"[n_items] = [{n_i}] of them"
+            )
+        mean = np.broadcast_to(mean_arr.reshape(-1), (n_i,)).copy()
+        if not np.all(np.isfinite(mean)) or np.any(mean < 0) or np.any(mean > MAX_INVENTORY):
+            raise ValueError(
+                f"demand_mean: got {short_repr(self.demand_mean)}; must be finite values in "
+                f"[0, {MAX_INVENTORY}], a scalar or [n_items] of them"
             )
         if self.demand == "deterministic" and np.any(mean != np.round(mean)):
             raise ValueError(
@@ -157,7 +186,8 @@ class LotSizingSpec:
         object.__setattr__(self, "demand_mean", mean)
         init = (0, self.max_inventory - 1) if self.initial_inventory is None else self.initial_inventory
         if (
-            len(init) != 2
+            not isinstance(init, (tuple, list))
+            or len(init) != 2
             or not all(_is_int(v) for v in init)
             or not 0 <= init[0] <= init[1] <= self.max_inventory
         ):
@@ -221,9 +251,9 @@ def make_lotsizing_spec(n_items: int, n_machines: int, seed: int = 0, **override
     costs 1-2 and lost-sales costs 0.2 or ``{0.1, 1.1}``; we follow the generator's stated ranges.)
     ``overrides`` replace any :class:`LotSizingSpec` field.
     """
-    for name, v in (("n_items", n_items), ("n_machines", n_machines)):
-        if not _is_int(v) or v < 1:
-            raise ValueError(f"{name}: got {v!r}; must be an integer >= 1")
+    n_items = check_int("n_items", n_items, 1, MAX_ITEMS)
+    n_machines = check_int("n_machines", n_machines, 1, MAX_ITEMS)
+    seed = check_int("instance_seed", seed, 0)
     rng = np.random.default_rng(seed)
     production = _biased_integers(rng, (n_machines, n_items), 0, 40, 0.4)
     for i in np.flatnonzero(production.sum(axis=0) == 0):
@@ -255,6 +285,10 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
     ``lost_sales_cost``, ``holding_cost``, ``cost``, and per item ``demand``, ``sales``,
     ``lost_sales``, ``production`` (units made, after setup losses), ``setup_loss`` (units lost
     to setups) and ``discarded`` (units above the cap).
+
+    Actions must have shape ``(n_machines,)`` and hold whole numbers in ``[0, n_items]`` (integer
+    arrays, or floats such as ``2.0``); ``1.7``, NaN, inf, strings, booleans and complex numbers
+    raise. ``step`` before ``reset`` or after ``horizon`` periods raises ``RuntimeError``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
@@ -271,11 +305,13 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
         if instance is None:
             instance = make_lotsizing_spec(n_items, n_machines, instance_seed)
         elif not isinstance(instance, LotSizingSpec):
-            raise ValueError(f"instance: got {type(instance).__name__}; must be a LotSizingSpec or None")
+            raise ArgumentTypeError(
+                f"instance: got {type(instance).__name__}; must be a LotSizingSpec or None"
+            )
         if overrides:
             instance = instance.replace(**overrides)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: got {render_mode!r}; allowed: {self.metadata['render_modes']}")
+        if render_mode is not None:
+            check_choice("render_mode", render_mode, self.metadata["render_modes"])
         self.instance = instance
         self.render_mode = render_mode
         n_i, n_m = instance.n_items, instance.n_machines
@@ -310,22 +346,23 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _check_action(self, action: Any, batch: int = 1, single: bool = True) -> np.ndarray:
         want = (self.n_machines,) if single else (batch, self.n_machines)
-        try:
-            a = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError):
-            a = np.full(0, np.nan)
-        if a.shape != want or not np.all(a == np.round(a)):
+        arr = real_array("action", action)
+        if arr.shape != want:
             raise ValueError(
-                f"action: got {action!r}; must be {want} integers in [0, {self.n_items}] "
+                f"action: got shape {arr.shape}; expected shape {want}: integers in [0, {self.n_items}] "
                 "(0 = idle, i = make item i)"
             )
-        a = a.astype(np.int64).reshape(batch, self.n_machines)
-        if np.any((a < 0) | (a > self.n_items)):
+        if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):  # NaN and inf fail here too
             raise ValueError(
-                f"action: got {a.tolist()!r}; each machine's choice must be in [0, {self.n_items}] "
+                f"action: got {short_repr(arr.tolist())}; must be whole numbers in [0, {self.n_items}] "
                 "(0 = idle, i = make item i)"
             )
-        return a
+        if np.any((arr < 0) | (arr > self.n_items)):
+            raise ValueError(
+                f"action: got {short_repr(arr.tolist())}; each machine's choice must be in "
+                f"[0, {self.n_items}] (0 = idle, i = make item i)"
+            )
+        return arr.astype(np.int64).reshape(batch, self.n_machines)
 
     def _produce(self, inv: np.ndarray, setup: np.ndarray, action: np.ndarray) -> dict[str, np.ndarray]:
         """Post-decision step on ``[B, ...]`` int arrays: inventory after production and the cap,
@@ -384,10 +421,7 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
         """``options[key]`` checked as whole units in ``[0, high]``: ``[n]`` (``rows=None``) or
         ``[>= rows, n_items]`` (the first ``rows`` kept)."""
         width = {"inventory": self.n_items, "setup": self.n_machines, "demand": self.n_items}[key]
-        try:
-            arr = np.asarray(options[key], dtype=np.float64)
-        except (TypeError, ValueError):
-            arr = np.full(0, np.nan)
+        arr = real_array(f"options[{key!r}]", options[key]).astype(np.float64)
         shape_ok = arr.shape == (width,) if rows is None else arr.ndim == 2 and arr.shape[1] == width
         shape_ok = shape_ok and (rows is None or arr.shape[0] >= rows)
         if not (
@@ -408,7 +442,7 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
         """Start an episode. ``options`` may hold ``inventory`` ``[n_items]`` (in
         ``[0, max_inventory]``), ``setup`` ``[n_machines]`` (in ``[0, n_items]``) and ``demand``
         ``[>= horizon, n_items]`` (whole units; its first ``horizon`` rows are the episode's demand)."""
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
         spec, rng = self.instance, self.np_random
         low, high = spec.initial_inventory_range
         inventory = rng.integers(low, high + 1, size=self.n_items)
@@ -418,6 +452,8 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
                 makeable = np.flatnonzero(spec.can_produce[m]) + 1
                 setup[m] = rng.choice(makeable) if makeable.size else 0
         demand = spec.sample_demand(rng, self.horizon)
+        if options is not None and not isinstance(options, Mapping):
+            raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
         options = dict(options or {})
         unknown = sorted(set(options) - set(RESET_OPTIONS))
         if unknown:
@@ -434,12 +470,7 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._obs(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._inventory is None:
-            raise RuntimeError("step() called before reset()")
-        if self._t >= self.horizon:
-            raise RuntimeError(
-                f"step(): the episode ended after horizon = {self.horizon} periods; call reset()"
-            )
+        check_step_allowed(self._inventory is not None, self._t >= self.horizon)
         spec = self.instance
         a = self._check_action(action)
         out = {k: v[0] for k, v in self._produce(self._inventory[None], self._setup[None], a).items()}

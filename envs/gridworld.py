@@ -22,6 +22,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from .validation import (
+    ArgumentTypeError,
+    check_choice,
+    check_index_action,
+    check_int,
+    check_real,
+    check_seed,
+    check_step_allowed,
+    short_repr,
+)
+
+MAX_CELLS = 1024
+"""Most cells of a layout: the exact model ``P[s, a, s']`` grows with the square of the states."""
+MAX_STEPS = 1_000_000
+"""Longest episode (``max_steps``)."""
 #: Moves of actions 0..3: up, right, down, left.
 MOVES = np.array([(-1, 0), (0, 1), (1, 0), (0, -1)])
 
@@ -69,7 +84,11 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
 
 
 class GridWorldEnv(gym.Env):
-    """Slippery gridworld with a sparse goal reward and an exact tabular model (see the module doc)."""
+    """Slippery gridworld with a sparse goal reward and an exact tabular model (see the module doc).
+
+    Actions are integers in ``[0, 3]`` (Python or NumPy integers); floats, bools and strings
+    raise. ``step`` before ``reset`` or after the episode ended raises ``RuntimeError``.
+    """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
 
@@ -85,21 +104,36 @@ class GridWorldEnv(gym.Env):
     ) -> None:
         rows = LAYOUTS[layout] if isinstance(layout, str) and layout in LAYOUTS else layout
         if isinstance(rows, str):
-            raise ValueError(f"layout: got {layout!r}; allowed: {sorted(LAYOUTS)} or a list of strings")
+            raise ValueError(
+                f"layout: got {short_repr(layout)}; allowed: {sorted(LAYOUTS)} or a list of strings"
+            )
+        if not isinstance(rows, (tuple, list)) or not all(isinstance(r, str) for r in rows):
+            raise ArgumentTypeError(
+                f"layout: got {short_repr(layout)}; allowed: {sorted(LAYOUTS)} or a list of strings"
+            )
         rows = tuple(rows)
-        if not rows or len({len(r) for r in rows}) != 1:
+        if not rows or len({len(r) for r in rows}) != 1 or not rows[0]:
             raise ValueError("layout: rows must be non-empty strings of equal length")
+        if len(rows) * len(rows[0]) > MAX_CELLS:
+            raise ValueError(
+                f"layout: got {len(rows)} x {len(rows[0])} = {len(rows) * len(rows[0])} cells; "
+                f"the limit is {MAX_CELLS}"
+            )
         chars = set("".join(rows))
         if not chars <= set(".#SGT"):
             raise ValueError(f"layout: unknown characters {sorted(chars - set('.#SGT'))}; allowed: . # S G T")
         if "".join(rows).count("S") != 1 or "G" not in chars:
             raise ValueError("layout: needs exactly one start 'S' and at least one goal 'G'")
-        if not 0.0 <= slip < 1.0:
-            raise ValueError(f"slip: got {slip}; allowed: 0 <= slip < 1")
-        if max_steps < 1:
-            raise ValueError(f"max_steps: got {max_steps}; allowed: >= 1")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: got {render_mode!r}; allowed: {self.metadata['render_modes']}")
+        check_real("slip", slip, 0.0, 1.0, high_open=True)
+        for name, value in (
+            ("goal_reward", goal_reward),
+            ("step_reward", step_reward),
+            ("trap_reward", trap_reward),
+        ):
+            check_real(name, value)
+        check_int("max_steps", max_steps, 1, MAX_STEPS)
+        if render_mode is not None:
+            check_choice("render_mode", render_mode, self.metadata["render_modes"])
         self.rows = rows
         self.grid = np.array([list(r) for r in rows])
         self.height, self.width = self.grid.shape
@@ -119,6 +153,7 @@ class GridWorldEnv(gym.Env):
         self.action_space = spaces.Discrete(4)
         self._next = np.array([[self._move(c, a) for a in range(4)] for c in self.cells])
         self.state, self.t = self.start, 0
+        self._started, self._ended = False, False
 
     def _move(self, cell: tuple[int, int], action: int) -> int:
         r, c = cell[0] + MOVES[action][0], cell[1] + MOVES[action][1]
@@ -139,26 +174,24 @@ class GridWorldEnv(gym.Env):
         return {"state": int(self.state), "cell": self.cells[self.state]}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        self.state, self.t = self.start, 0
+        super().reset(seed=check_seed(seed))
+        if options is not None and not isinstance(options, dict):
+            raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
+        unknown = sorted(set(options or {}) - {"state"}, key=str)
+        if unknown:
+            raise ValueError(f"options: unknown keys {unknown}; allowed: ['state']")
+        start = self.start
         if options and "state" in options:
-            s = int(options["state"])
-            if not 0 <= s < self.n_states or self.terminal[s]:
-                raise ValueError(
-                    f"options['state']: got {s}; allowed: a non-terminal state in [0, {self.n_states})"
-                )
-            self.state = s
+            start = check_int("options['state']", options["state"], 0, self.n_states - 1)
+            if self.terminal[start]:
+                raise ValueError(f"options['state']: got {start}; must be a non-terminal state")
+        self.state, self.t = start, 0
+        self._started, self._ended = True, False
         return self._obs(), self._info()
 
     def step(self, action: Any):
-        if not self.action_space.contains(action):
-            try:
-                action = int(action)
-            except (TypeError, ValueError):
-                action = -1
-            if not 0 <= action < 4:
-                raise ValueError(f"action: got {action!r}; allowed: 0 (up), 1 (right), 2 (down), 3 (left)")
-        a = int(action)
+        check_step_allowed(self._started, self._ended)
+        a = check_index_action(action, 4, " (0 up, 1 right, 2 down, 3 left)")
         if self.slip > 0 and self.np_random.random() < self.slip:
             a = int(self.np_random.integers(4))
         self.state = int(self._next[self.state, a])
@@ -166,6 +199,7 @@ class GridWorldEnv(gym.Env):
         reward = self._reward(self.state)
         terminated = bool(self.terminal[self.state])
         truncated = not terminated and self.t >= self.max_steps
+        self._ended = terminated or truncated
         return self._obs(), reward, terminated, truncated, self._info()
 
     def tabular_model(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

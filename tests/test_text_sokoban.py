@@ -81,6 +81,7 @@ def test_mechanics_rewards_and_masks():
     assert r == pytest.approx(-0.1)
     _, r, term, _, info = env.step(RIGHT)  # box onto the (only) target: +1 and +10
     assert r == pytest.approx(-0.1 + 1 + 10) and term and info["won"]
+    env.reset(seed=0)  # the episode ended: a new one before the next step
     env.level = _level(["#######", "#_P√__#", "#######"])
     _, r, term, *_ = env.step(RIGHT)  # box off target
     assert r == pytest.approx(-1.1) and not term

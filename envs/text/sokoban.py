@@ -23,6 +23,16 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from ..validation import (
+    ArgumentTypeError,
+    check_bool,
+    check_choice,
+    check_index_action,
+    check_int,
+    check_seed,
+    check_step_allowed,
+    short_repr,
+)
 from .vocab import Vocabulary
 
 WALL, FLOOR, TARGET, BOX_ON_TARGET, BOX, PLAYER, PLAYER_ON_TARGET = range(7)
@@ -30,6 +40,14 @@ SYMBOLS = ("#", "_", "O", "√", "X", "P", "S")
 ACTIONS = ("up", "down", "left", "right")
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 REWARD_MODES = ("shaped", "sparse")
+MAX_ROOM_SIDE = 16
+"""Longest side of ``dim_room`` (walls included): level generation solves every draft by search."""
+MAX_BOXES = 6
+"""Most boxes: the solver's search space grows combinatorially with them."""
+MAX_STEPS = 1_000_000
+"""Longest episode (``max_steps``)."""
+MAX_TILE_SIZE = 64
+"""Largest ``tile_size`` (pixels per cell) of the image observation."""
 VOCAB = Vocabulary([*SYMBOLS, *ACTIONS])
 
 
@@ -283,6 +301,10 @@ class SokobanEnv(gym.Env):
     :data:`SYMBOLS`). Action: an index into ``info["admissible_actions"]`` = ``up, down, left,
     right``. ``info`` has ``text`` (the grid), ``admissible_actions``, ``is_action_valid``,
     ``action_is_effective``, ``won``, ``deadlock`` and, at reset, ``optimal_moves``.
+
+    Actions are integers in ``[0, 3]`` (Python or NumPy integers); floats, bools and strings raise.
+    ``step`` before ``reset`` or after the episode ended (solved, deadlocked or truncated) raises
+    ``RuntimeError``; no reward is paid after the end.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -300,30 +322,23 @@ class SokobanEnv(gym.Env):
         tile_size: int = 16,
         render_mode: str | None = None,
     ) -> None:
-        h, w = (int(x) for x in dim_room)
-        if h < 4 or w < 4:
-            raise ValueError(f"dim_room: got {dim_room}; both sides must be >= 4 (walls included)")
-        if (
-            isinstance(num_boxes, bool)
-            or not isinstance(num_boxes, int)
-            or not 1 <= num_boxes <= (h - 2) * (w - 2) // 4
-        ):
-            raise ValueError(
-                f"num_boxes: got {num_boxes!r}; must be an integer in [1, {(h - 2) * (w - 2) // 4}]"
-            )
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"max_steps: got {max_steps!r}; must be a positive integer")
-        if reward_mode not in REWARD_MODES:
-            raise ValueError(f"reward_mode: got {reward_mode!r}; allowed: {list(REWARD_MODES)}")
-        if max_moves is not None and max_moves < min_moves:
-            raise ValueError(f"max_moves: got {max_moves}; must be >= min_moves = {min_moves}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: got {render_mode!r}; allowed: {self.metadata['render_modes']}")
+        if not isinstance(dim_room, (tuple, list)) or len(dim_room) != 2:
+            raise ArgumentTypeError(f"dim_room: got {short_repr(dim_room)}; must be a pair (height, width)")
+        h, w = (check_int("dim_room", x, 4, MAX_ROOM_SIDE) for x in dim_room)
+        num_boxes = check_int("num_boxes", num_boxes, 1, min(MAX_BOXES, (h - 2) * (w - 2) // 4))
+        max_steps = check_int("max_steps", max_steps, 1, MAX_STEPS)
+        check_choice("reward_mode", reward_mode, REWARD_MODES)
+        min_moves = check_int("min_moves", min_moves, 0, 10 * h * w * num_boxes)
+        if max_moves is not None:
+            max_moves = check_int("max_moves", max_moves, min_moves)
+        tile_size = check_int("tile_size", tile_size, 1, MAX_TILE_SIZE)
+        if render_mode is not None:
+            check_choice("render_mode", render_mode, self.metadata["render_modes"])
         self.dim_room, self.num_boxes, self.max_steps = (h, w), num_boxes, max_steps
-        self.reward_mode, self.min_moves, self.max_moves = reward_mode, int(min_moves), max_moves
-        self.deadlock_detection = bool(deadlock_detection)
+        self.reward_mode, self.min_moves, self.max_moves = reward_mode, min_moves, max_moves
+        self.deadlock_detection = check_bool("deadlock_detection", deadlock_detection)
         self.render_mode = render_mode
-        self.visual, self.tile_size = bool(visual), int(tile_size)
+        self.visual, self.tile_size = check_bool("visual", visual), tile_size
         self.vocab = VOCAB
         self.action_space = spaces.Discrete(len(ACTIONS))
         v = len(self.vocab)
@@ -344,27 +359,26 @@ class SokobanEnv(gym.Env):
         self.level: Level | None = None
         self.optimal_plan: list[int] = []
         self._steps = 0
+        self._ended = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
         if options:
             raise ValueError(f"options: unknown keys {sorted(options)}; Sokoban takes none")
         self.level, self.optimal_plan = generate_level(
             self.np_random, self.dim_room, self.num_boxes, self.min_moves, self.max_moves
         )
         self._steps = 0
+        self._ended = False
         info = self._info(valid=True, effective=True, deadlock=False)
         info["optimal_moves"] = len(self.optimal_plan)
         return self._obs(), info
 
     def step(self, action: Any):
-        if self.level is None:
-            raise RuntimeError("call reset() before step()")
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"action: got {action!r}; expected an index in [0, {len(ACTIONS)}) ({', '.join(ACTIONS)})"
-            )
-        new, delta = step_level(self.level, int(action))
+        check_step_allowed(self.level is not None, self._ended)
+        assert self.level is not None
+        action = check_index_action(action, len(ACTIONS), f" ({', '.join(ACTIONS)})")
+        new, delta = step_level(self.level, action)
         effective = new is not self.level
         self.level = new
         self._steps += 1
@@ -376,6 +390,7 @@ class SokobanEnv(gym.Env):
             reward = 1.0 if won else 0.0
         terminated = won or deadlock
         truncated = not terminated and self._steps >= self.max_steps
+        self._ended = terminated or truncated
         return self._obs(), reward, terminated, truncated, self._info(True, effective, deadlock)
 
     def action_mask(self) -> np.ndarray:

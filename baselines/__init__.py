@@ -14,7 +14,14 @@ from .oracle import (
 )
 from .policies import BaseStockPolicy, ConstantOrderPolicy, InventoryPolicy, RandomPolicy, run_episode
 from .search import LevelSearchResult, search_base_stock_levels
-from .solvers import LostSalesDPPolicy, LostSalesSolution, backlog_base_stock, lost_sales_optimal
+from .solvers import (
+    MAX_DP_BYTES,
+    LostSalesDPPolicy,
+    LostSalesSolution,
+    backlog_base_stock,
+    lost_sales_dp_size,
+    lost_sales_optimal,
+)
 from .text_experts import (
     RandomTextPolicy,
     SokobanExpert,
@@ -26,6 +33,7 @@ from .text_experts import (
 )
 
 __all__ = [
+    "MAX_DP_BYTES",
     "BaseStockPolicy",
     "ConstantOrderPolicy",
     "CoverSearchResult",
@@ -53,6 +61,7 @@ __all__ = [
     "hindsight_bound",
     "hindsight_oracle",
     "load_demonstrations",
+    "lost_sales_dp_size",
     "lost_sales_optimal",
     "perfect_information_bound",
     "policy_factory",

@@ -28,7 +28,10 @@ import numpy as np
 from scipy import stats
 
 from rlsuite.envs.inventory import COST_NAMES, InvMgmtVectorEnv
+from rlsuite.files import save_figure
 from rlsuite.progress import progress
+
+from ._validate import check_bool, check_choice, check_int, check_number, check_seeds
 
 KPI_NAMES: tuple[str, ...] = (
     "profit",
@@ -44,14 +47,18 @@ def _vector_env(env: Any, n: int, num_periods: int | None, env_kwargs: Mapping[s
     """A fresh vector env of ``n`` copies with the same configuration as ``env`` (an id or an env)."""
     kwargs = dict(env_kwargs)
     if num_periods is not None:
-        kwargs["num_periods"] = num_periods
+        kwargs["num_periods"] = check_int("num_periods", num_periods, minimum=1)
     if isinstance(env, str):
+        from rlsuite.envs import INVMGMT_IDS
+
+        if env.removeprefix("rlsuite:") not in INVMGMT_IDS:
+            raise ValueError(f"env: got {env!r}; allowed: {list(INVMGMT_IDS)} (or an InvMgmt env)")
         vec = gym.make_vec(env, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
         return vec.unwrapped if hasattr(vec, "unwrapped") else vec
     base = getattr(env, "unwrapped", env)
     core = getattr(base, "core", None)
     if core is None or not hasattr(base, "num_periods"):
-        raise ValueError(f"env: expected an InvMgmt env id or env, got {type(env).__name__}")
+        raise TypeError(f"env: got {type(env).__name__}; must be an InvMgmt env id or env")
     kwargs.setdefault("num_periods", base.num_periods)
     return InvMgmtVectorEnv(
         n,
@@ -71,10 +78,15 @@ def _act(policy: Any, obs: np.ndarray, n_links: int, name: str, t: int) -> np.nd
     elif callable(policy):
         action = policy(obs)
     else:
-        raise ValueError(
+        raise TypeError(
             f"policy {name!r}: expected an object with predict(obs) or a callable, got {type(policy)}"
         )
-    a = np.asarray(action, dtype=np.float64)
+    try:
+        a = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"policy {name!r} returned orders that are not numbers at period {t}: {action!r:.80}"
+        ) from e
     if a.shape == (n_links,):
         a = np.broadcast_to(a, (obs.shape[0], n_links))
     if a.shape != (obs.shape[0], n_links):
@@ -143,6 +155,8 @@ class EvalResult:
         import matplotlib.pyplot as plt
 
         rows = self.summary()
+        kpis = sorted({k for r in rows for k in r if k not in ("policy", "episodes") and "_ci95" not in k})
+        check_choice("kpi", kpi, kpis)
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
         names = [r["policy"] for r in rows]
         ax1.bar(
@@ -156,7 +170,7 @@ class EvalResult:
         ax2.legend(fontsize=7)
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=110)
+            save_figure(fig, path, dpi=110)
         return fig
 
 
@@ -191,13 +205,17 @@ def evaluate(
         env_kwargs: extra keyword arguments for the env (``backlog``, ``demand``, ...).
         show_progress: a progress bar over policies (tqdm, extra ``progress``).
     """
-    seeds = list(range(episodes)) if seeds is None else [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds: need at least one seed")
-    policies = dict(policy) if isinstance(policy, Mapping) else {_name(policy): policy}
+    episodes = check_int("episodes", episodes, minimum=1)
+    seeds = list(range(episodes)) if seeds is None else check_seeds("seeds", seeds)
+    warmup = check_int("warmup", warmup, minimum=0)
+    oracle = check_bool("oracle", oracle)
+    show_progress = check_bool("show_progress", show_progress)
+    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+        raise TypeError(f"env_kwargs: got {type(env_kwargs).__name__}; must be a mapping or None")
+    policies = _policies(policy)
     venv = _vector_env(env, len(seeds), num_periods, env_kwargs or {})
     T = venv.num_periods
-    if not 0 <= warmup < T:
+    if warmup >= T:
         raise ValueError(f"warmup: got {warmup}; must be in [0, num_periods={T})")
     env_id = env if isinstance(env, str) else venv.spec_network.name
     result = EvalResult(env_id=env_id, seeds=seeds, num_periods=T, warmup=warmup)
@@ -209,6 +227,7 @@ def evaluate(
     for name, pol in progress(policies.items(), total=len(policies), desc="policies", enable=show_progress):
         if getattr(pol, "needs_env", False):
             pol = pol(venv)
+            _check_policy(name, pol)
         result.episodes[name], result.curves[name] = _run(venv, pol, name, seeds, warmup)
         if plans is not None:
             best = np.array([p.profit for p in plans])
@@ -217,6 +236,33 @@ def evaluate(
                 (best - result.episodes[name]["profit"]) / np.abs(best) * 100
             )
     return result
+
+
+def _check_policy(name: str, policy: Any) -> None:
+    if not (hasattr(policy, "predict") or callable(policy)):
+        raise TypeError(
+            f"policy {name!r}: got {type(policy).__name__}; must be an object with predict(obs), "
+            f"a callable obs -> orders, or one of {list(POLICY_NAMES)}"
+        )
+
+
+def _policies(policy: Any) -> dict[str, Any]:
+    """``{name: policy}`` from one policy or a mapping; baseline names become their factories."""
+    if isinstance(policy, Mapping):
+        if not policy:
+            raise ValueError("policy: got an empty mapping; need at least one policy")
+        items = list(policy.items())
+    else:
+        items = [(policy if isinstance(policy, str) else _name(policy), policy)]
+    out = {}
+    for name, pol in items:
+        if not isinstance(name, str):
+            raise TypeError(f"policy: got the name {name!r} ({type(name).__name__}); names must be strings")
+        if isinstance(pol, str):
+            pol = policy_factory(pol)
+        _check_policy(name, pol)
+        out[name] = pol
+    return out
 
 
 def _name(policy: Any) -> str:
@@ -262,6 +308,9 @@ def from_env(factory: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Mark ``factory(env) -> policy`` so that :func:`evaluate` builds the policy on its own
     vector env (baselines need the env's network to be built)."""
 
+    if not callable(factory):
+        raise TypeError(f"factory: got {factory!r}; must be a callable env -> policy")
+
     def make(env: Any) -> Any:
         return factory(env)
 
@@ -270,10 +319,40 @@ def from_env(factory: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return make
 
 
+_FACTORY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "zero": (),
+    "constant": ("quantity",),
+    "random": ("high", "seed"),
+    "base-stock": (),
+    "newsvendor": (),
+    "sS": (),
+    "dlp": ("horizon",),
+}
+
+
 def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
-    """A named baseline as a factory ``env -> policy`` (used by the CLI and the demo)."""
+    """A named baseline as a factory ``env -> policy`` (used by the CLI and the demo).
+
+    Options: ``quantity`` for ``constant``; ``high`` and ``seed`` for ``random``; ``horizon``
+    for ``dlp``. They are checked here, before any env is built.
+    """
     from . import policies
     from .oracle import RollingHorizonLPPolicy
+
+    check_choice("policy", name, POLICY_NAMES)
+    unknown = sorted(set(kwargs) - set(_FACTORY_OPTIONS[name]))
+    if unknown:
+        raise TypeError(
+            f"policy {name!r}: unknown options {unknown}; allowed: {list(_FACTORY_OPTIONS[name])}"
+        )
+    if "quantity" in kwargs:
+        check_number("quantity", kwargs["quantity"], minimum=0.0)
+    if "high" in kwargs:
+        check_number("high", kwargs["high"], minimum=0.0)
+    if "seed" in kwargs:
+        check_int("seed", kwargs["seed"], minimum=0)
+    if kwargs.get("horizon") is not None:
+        check_int("horizon", kwargs["horizon"], minimum=1)
 
     factories: dict[str, Callable[[Any], Any]] = {
         "zero": lambda env: policies.ConstantOrderPolicy(env, 0.0),
@@ -286,8 +365,6 @@ def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
         "sS": lambda env: policies.BaseStockPolicy.s_S(env),
         "dlp": lambda env: RollingHorizonLPPolicy(env, kwargs.get("horizon")),
     }
-    if name not in factories:
-        raise ValueError(f"policy: got {name!r}; allowed: {sorted(factories)}")
     return from_env(factories[name])
 
 

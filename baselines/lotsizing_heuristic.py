@@ -29,6 +29,8 @@ import numpy as np
 
 from rlsuite.envs.inventory.lotsizing import LotSizingEnv, LotSizingSpec
 
+from ._validate import check_int, check_number
+
 
 def _spec_of(env_or_spec: Any) -> LotSizingSpec:
     if isinstance(env_or_spec, LotSizingSpec):
@@ -63,9 +65,8 @@ class LotSizingCoverPolicy:
 
     def __init__(self, env_or_spec: Any, reorder_at: float = 0.5, order_up_to: float = 12.0) -> None:
         self.spec = _spec_of(env_or_spec)
-        for name, v in (("reorder_at", reorder_at), ("order_up_to", order_up_to)):
-            if not np.isfinite(v) or v < 0:
-                raise ValueError(f"{name}: got {v!r}; must be a finite number >= 0")
+        reorder_at = check_number("reorder_at", reorder_at, minimum=0.0)
+        order_up_to = check_number("order_up_to", order_up_to, minimum=0.0)
         if order_up_to < reorder_at:
             raise ValueError(f"order_up_to: got {order_up_to!r}; must be >= reorder_at = {reorder_at!r}")
         self.reorder_at, self.order_up_to = float(reorder_at), float(order_up_to)
@@ -135,8 +136,13 @@ class LotSizingCoverPolicy:
     ) -> CoverSearchResult:
         """Best ``(s, S)`` on the grid by mean episode cost over episodes ``reset(seed=seed + k)``
         (the same episodes for every candidate). Keep the search seeds apart from evaluation seeds."""
-        if n_episodes < 1:
-            raise ValueError(f"n_episodes: got {n_episodes}; must be >= 1")
+        n_episodes = check_int("n_episodes", n_episodes, minimum=1)
+        seed = check_int("seed", seed, minimum=0)
+        for grid_name, grid in (("reorder_at", reorder_at), ("order_up_to", order_up_to)):
+            if isinstance(grid, (str, bytes)) or not isinstance(grid, (Sequence, np.ndarray)):
+                raise TypeError(f"{grid_name}: got {grid!r}; must be a sequence of numbers")
+            for k, v in enumerate(grid):
+                check_number(f"{grid_name}[{k}]", v, minimum=0.0)
         if isinstance(env_id_or_spec, LotSizingSpec):
             env = LotSizingEnv(env_id_or_spec, **env_kwargs)
         else:
@@ -166,6 +172,9 @@ class CoverSearchResult:
 
 def episode_return(env: gym.Env, policy: Any, seed: int) -> float:
     """Undiscounted return of one episode after ``env.reset(seed=seed)`` (``policy(obs) -> action``)."""
+    seed = check_int("seed", seed, minimum=0)
+    if not callable(policy):
+        raise TypeError(f"policy: got {type(policy).__name__}; must be a callable obs -> action")
     obs, _ = env.reset(seed=seed)
     total, done = 0.0, False
     while not done:

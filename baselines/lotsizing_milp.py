@@ -47,6 +47,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from rlsuite.envs.inventory.lotsizing import LotSizingEnv, LotSizingSpec
 
+from ._validate import check_int, check_number, check_optional_number
 from .evaluation import _mean_ci
 
 _STATUS = {0: "optimal", 1: "limit reached", 2: "infeasible", 3: "unbounded", 4: "error"}
@@ -82,7 +83,10 @@ def _check_inputs(
     spec: LotSizingSpec, demand_trace: Any, initial_inventory: Any, initial_setup: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_i, n_m = spec.n_items, spec.n_machines
-    d = np.asarray(demand_trace, dtype=np.float64)
+    try:
+        d = np.asarray(demand_trace, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"demand_trace: got {demand_trace!r:.80}; must be an array of numbers") from e
     if d.ndim != 2 or d.shape[1] != n_i or d.shape[0] < 1 or not _whole(d):
         raise ValueError(f"demand_trace: got shape {d.shape}; must be [T >= 1, {n_i}] whole units >= 0")
     inv = np.asarray(initial_inventory, dtype=np.float64)
@@ -120,6 +124,10 @@ def perfect_information_bound(
         mip_rel_gap: relative optimality gap at which HiGHS stops.
     """
     start = time.perf_counter()
+    if not isinstance(spec, LotSizingSpec):
+        raise TypeError(f"spec: got {type(spec).__name__}; must be a LotSizingSpec")
+    time_limit = check_optional_number("time_limit", time_limit, minimum=0.0)
+    mip_rel_gap = check_number("mip_rel_gap", mip_rel_gap, minimum=0.0, maximum=1.0)
     d, inv0, setup0 = _check_inputs(spec, demand_trace, initial_inventory, initial_setup)
     T, M, n_i = d.shape[0], spec.n_machines, spec.n_items
     cap = float(spec.max_inventory)
@@ -273,10 +281,11 @@ def hindsight_bound(
     ``policy cost - bound`` is its gap to the clairvoyant plan. ``horizon`` and ``env_kwargs``
     override the env (e.g. ``demand="poisson"``); ``time_limit`` caps each solve (seconds).
     """
-    if n_traces < 1:
-        raise ValueError(f"n_traces: got {n_traces}; must be >= 1")
+    n_traces = check_int("n_traces", n_traces, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    time_limit = check_optional_number("time_limit", time_limit, minimum=0.0)
     if horizon is not None:
-        env_kwargs["horizon"] = horizon
+        env_kwargs["horizon"] = check_int("horizon", horizon, minimum=1)
     if isinstance(env_id_or_spec, LotSizingSpec):
         env = LotSizingEnv(env_id_or_spec, **env_kwargs)
     else:

@@ -23,6 +23,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from rlsuite.envs.inventory.core import InventoryCore
 
+from ._validate import check_int, check_optional_number
 from .policies import InventoryPolicy, _core_of
 
 
@@ -46,6 +47,9 @@ class StartState:
     @classmethod
     def from_observation(cls, core: InventoryCore, obs: np.ndarray) -> StartState:
         """The state behind a flat ``InvMgmt`` observation (it holds the whole state)."""
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape != (core.obs_dim,):
+            raise ValueError(f"obs: got shape {obs.shape}; expected ({core.obs_dim},)")
         idx = core.observation_index()
         slots = [c for cols in idx["pipeline"] for c in cols]
         return cls(obs[idx["on_hand"]].astype(np.float64), obs[slots].astype(np.float64), obs[idx["unmet"]])
@@ -69,6 +73,7 @@ class OraclePlan:
 
     def gap(self, profit: float) -> float:
         """``OptGap%`` of a policy's episode profit."""
+        check_optional_number("profit", profit)
         return (self.profit - profit) / max(abs(self.profit), 1e-12) * 100.0
 
 
@@ -90,7 +95,14 @@ def hindsight_oracle(
     """
     core = env if isinstance(env, InventoryCore) else _core_of(env)
     spec = core.spec
-    D = np.asarray(demand, dtype=np.float64)
+    order_bound = check_optional_number("order_bound", order_bound, minimum=0.0, strict=True)
+    time_limit = check_optional_number("time_limit", time_limit, minimum=0.0)
+    if start is not None and not isinstance(start, StartState):
+        raise TypeError(f"start: got {type(start).__name__}; must be a StartState or None")
+    try:
+        D = np.asarray(demand, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"demand: got {demand!r:.80}; must be an array of numbers") from e
     if D.ndim == 1 and core.n_markets == 1:
         D = D[:, None]
     if D.ndim != 2 or D.shape[1] != core.n_markets or D.shape[0] < 1:
@@ -103,6 +115,14 @@ def hindsight_oracle(
         order_bound = spec.order_bound(getattr(getattr(env, "unwrapped", env), "num_periods", T))
     bound = float(order_bound)
     start = start or StartState.initial(core)
+    for name, arr, size in (
+        ("start.on_hand", start.on_hand, nS),
+        ("start.pipeline", start.pipeline, core.n_slots),
+        ("start.backlog", start.backlog, core.n_markets),
+    ):
+        a = np.asarray(arr, dtype=np.float64)
+        if a.shape != (size,) or not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"{name}: got {a.tolist()!r:.80}; must be ({size},) finite and >= 0")
     slot = {key: i for i, key in enumerate(core._slot_of)}
     sidx = {name: i for i, name in enumerate(core.stock_names)}
     nodes = {n.name: n for n in spec.nodes}
@@ -277,7 +297,10 @@ def episode_demand(env: Any, seed: int) -> np.ndarray:
     (demand is exogenous, so it does not depend on the policy)."""
     from gymnasium.utils import seeding
 
+    seed = check_int("seed", seed, minimum=0)
     base = getattr(env, "unwrapped", env)
+    if not hasattr(base, "sampler") or not hasattr(base, "num_periods"):
+        raise TypeError(f"env: got {type(env).__name__}; must be an InvMgmt env (single or vector)")
     rng = seeding.np_random(seed)[0]
     return base.sampler.sample(rng, 0, base.num_periods)
 
@@ -288,6 +311,8 @@ class OraclePlanPolicy(InventoryPolicy):
     def __init__(self, env: Any, plans: OraclePlan | list[OraclePlan]) -> None:
         core = _core_of(env)
         self.plans = [plans] if isinstance(plans, OraclePlan) else list(plans)
+        if not self.plans or not all(isinstance(p, OraclePlan) for p in self.plans):
+            raise TypeError("plans: must be an OraclePlan or a non-empty list of OraclePlan")
         self._period = core.observation_index()["period"]
         self.name = "oracle-plan"
 
@@ -312,9 +337,9 @@ class RollingHorizonLPPolicy(InventoryPolicy):
         self.sampler = base.sampler
         self.order_bound = base.order_bound
         max_lead = self.core.max_lead
-        self.horizon = int(horizon) if horizon is not None else max(10, max_lead + 2)
-        if self.horizon < 1:
-            raise ValueError(f"horizon: got {horizon!r}; must be >= 1")
+        self.horizon = (
+            check_int("horizon", horizon, minimum=1) if horizon is not None else max(10, max_lead + 2)
+        )
         self._period = self.core.observation_index()["period"]
         self.name = f"DLP(H={self.horizon})"
 

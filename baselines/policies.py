@@ -21,6 +21,8 @@ from scipy import stats
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import node_demand_moments
 
+from ._validate import check_bool, check_int, check_number
+
 
 def _core_of(env: Any) -> InventoryCore:
     if isinstance(env, InventoryCore):
@@ -62,7 +64,14 @@ class ConstantOrderPolicy(InventoryPolicy):
 
     def __init__(self, env: Any, quantity: float | np.ndarray = 20.0) -> None:
         core = _core_of(env)
-        q = np.broadcast_to(np.asarray(quantity, dtype=np.float64), (core.n_links,)).copy()
+        if isinstance(quantity, (bool, np.bool_, str, bytes)):
+            raise TypeError(f"quantity: got {quantity!r}; must be a number or one per link")
+        try:
+            q = np.broadcast_to(np.asarray(quantity, dtype=np.float64), (core.n_links,)).copy()
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"quantity: got {quantity!r:.80}; must be a number or {core.n_links} numbers (one per link)"
+            ) from e
         if not np.all(np.isfinite(q)) or np.any(q < 0):
             raise ValueError(f"quantity: got {quantity!r}; orders must be finite and >= 0")
         self.quantity = q
@@ -109,7 +118,7 @@ class BaseStockPolicy(InventoryPolicy):
             raise ValueError(f"caps: must be >= 0, got {self.caps.tolist()}")
         if self.reorder_points is not None and np.any(self.reorder_points > self.levels):
             raise ValueError("reorder_points: each s must be <= its order-up-to level S")
-        self.echelon = bool(echelon)
+        self.echelon = check_bool("echelon", echelon)
         spec = core.spec
         names = core.stock_names
         pos = {n: i for i, n in enumerate(names)}
@@ -134,7 +143,12 @@ class BaseStockPolicy(InventoryPolicy):
         if split is None:
             split = inbound / inbound.sum(1, keepdims=True)
         split = np.asarray(split, dtype=np.float64)
-        if split.shape != (n_stock, n_links) or np.any((split != 0) & (inbound == 0)) or np.any(split < 0):
+        if (
+            split.shape != (n_stock, n_links)
+            or not np.all(np.isfinite(split))
+            or np.any((split != 0) & (inbound == 0))
+            or np.any(split < 0)
+        ):
             raise ValueError(
                 "split: expected [n_stock, n_links] non-negative shares on each node's inbound links"
             )
@@ -153,9 +167,12 @@ class BaseStockPolicy(InventoryPolicy):
             unknown = set(values) - set(names)
             if unknown:
                 raise ValueError(f"{name}: unknown nodes {sorted(unknown)}; stocking nodes: {list(names)}")
-            arr = np.array([float(values.get(n, 0.0)) for n in names])
+            arr = np.array([check_number(f"{name}[{n!r}]", values.get(n, 0.0)) for n in names])
         else:
-            arr = np.asarray(values, dtype=np.float64)
+            try:
+                arr = np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"{name}: got {values!r:.80}; must be numbers, one per stocking node") from e
             if arr.shape != (len(names),):
                 raise ValueError(
                     f"{name}: expected shape ({len(names)},) (one per stocking node), got {arr.shape}"
@@ -214,6 +231,9 @@ class BaseStockPolicy(InventoryPolicy):
         ``S_j = s_j + EOQ_j``, ``EOQ_j = sqrt(2 mu_j K_j / h_j)`` with the links' fixed cost K, or a
         virtual ``K = 10 h_j`` when the network has none."""
         core = _core_of(env)
+        service = check_number("service", service, minimum=0.0, maximum=1.0, strict=True)
+        if service >= 1.0:
+            raise ValueError(f"service: got {service!r}; must be in (0, 1)")
         mu, sigma, lead, _ = _node_statistics(core)
         s = (lead + 1) * mu + stats.norm.ppf(service) * sigma * np.sqrt(lead + 1)
         h = np.array([max(n.h, 1e-9) for n in core.spec.stock_nodes])
@@ -268,9 +288,11 @@ def _node_statistics(core: InventoryCore) -> tuple[np.ndarray, np.ndarray, np.nd
 class RandomPolicy(InventoryPolicy):
     """Uniform random orders in ``[0, high]`` from its own seeded generator."""
 
-    def __init__(self, env: Any, high: float = 40.0, seed: int = 0) -> None:
+    def __init__(self, env: Any, high: float = 40.0, seed: int | None = 0) -> None:
         self.core = _core_of(env)
-        self.high = float(high)
+        self.high = check_number("high", high, minimum=0.0)
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
         self.rng = np.random.default_rng(seed)
         self.name = f"random-0-{self.high:g}"
 
@@ -280,6 +302,10 @@ class RandomPolicy(InventoryPolicy):
 
 def run_episode(env: gym.Env, policy: InventoryPolicy, seed: int | None = None) -> dict[str, Any]:
     """One episode of ``policy`` on a single env: rewards and the cost decomposition per period."""
+    if seed is not None:
+        seed = check_int("seed", seed, minimum=0)
+    if not hasattr(policy, "predict"):
+        raise TypeError(f"policy: got {type(policy).__name__}; must have predict(obs)")
     obs, _ = env.reset(seed=seed)
     rewards, costs, demand, sold = [], [], [], []
     done = False

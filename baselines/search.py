@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import check_choice, check_int, check_number, check_seeds
 from .evaluation import _mean_ci, _vector_env
 from .policies import BaseStockPolicy, _node_statistics
 
@@ -68,9 +69,17 @@ def search_base_stock_levels(
         init: starting levels (default: the newsvendor levels, summed downstream for echelon).
         min_step: the search stops when the step size falls below this many units.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind: got {kind!r}; allowed: {list(KINDS)}")
+    check_choice("kind", kind, KINDS)
+    train_seeds = check_seeds("train_seeds", train_seeds)
+    eval_seeds = check_seeds("eval_seeds", eval_seeds)
+    warmup = check_int("warmup", warmup, minimum=0)
+    min_step = check_number("min_step", min_step, minimum=0.0, strict=True)
+    max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1)
+    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+        raise TypeError(f"env_kwargs: got {type(env_kwargs).__name__}; must be a mapping or None")
     train = _vector_env(env, len(train_seeds), num_periods, env_kwargs or {})
+    if warmup >= train.num_periods:
+        raise ValueError(f"warmup: got {warmup}; must be in [0, num_periods={train.num_periods})")
     core = train.core
     mu = _node_statistics(core)[0]
     if init is None:
@@ -82,6 +91,8 @@ def search_base_stock_levels(
     x = np.asarray(init, dtype=np.float64).copy()
     if x.shape != (core.n_stock,):
         raise ValueError(f"init: expected shape ({core.n_stock},), got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"init: got {x.tolist()}; levels must be finite")
     if kind == "capped":
         x = np.concatenate([x, 2.0 * np.maximum(mu, 1.0)])
     n = core.n_stock

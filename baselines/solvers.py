@@ -6,7 +6,9 @@ orders ``q`` (arriving in L periods); demand ``D`` is served; it pays ``h`` per 
 ``p`` per unit short (lost, or backlogged per period).
 
 * :func:`lost_sales_optimal`: relative value iteration on (on-hand, pipeline) for lost sales
-  (no closed form exists); returns the optimal long-run average cost and policy.
+  (no closed form exists); returns the optimal long-run average cost and policy. Its memory
+  grows as ``(cap + 1) ** lead_time``: :func:`lost_sales_dp_size` estimates it, and the solver
+  refuses, before allocating anything, a problem above ``MAX_DP_BYTES`` (or its ``max_bytes``).
 * :func:`backlog_base_stock`: the optimal base-stock level and its cost in closed form
   (normal or Poisson demand).
 """
@@ -14,27 +16,65 @@ orders ``q`` (arriving in L periods); demand ``D`` is served; it pays ``h`` per 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from ._validate import check_bool, check_choice, check_int, check_number
 from .policies import InventoryPolicy, _core_of
 
+MAX_DP_BYTES: int = 2 * 1024**3
+"""Default memory limit (bytes) of :func:`lost_sales_optimal`; pass ``max_bytes`` to change it.
+A problem whose estimate (:func:`lost_sales_dp_size`) exceeds it is refused before any allocation."""
 
-def _check(name: str, value: float, *, minimum: float = 0.0, strict: bool = False) -> float:
-    x = float(value)
-    if not math.isfinite(x) or x < minimum or (strict and x == minimum):
+_BYTES_PER_STATE = 104
+"""About 13 float64 arrays over the state space live at once in an iteration (measured)."""
+
+
+def lost_sales_dp_size(cap: int, lead_time: int, support: int = 0) -> tuple[float, float]:
+    """``(states, bytes)``: the number of states ``(cap + 1) ** lead_time`` of the lost-sales DP
+    and an estimate of its peak memory (the state arrays, the ``(cap + 1) ** 3`` transition
+    table and ``support`` demand probabilities); ``inf`` beyond a float. Nothing is allocated."""
+    n = float(cap) + 1.0
+    try:
+        states = n ** int(lead_time)
+    except OverflowError:
+        states = math.inf
+    return states, _BYTES_PER_STATE * states + 8.0 * (n**3 + n**2) + 32.0 * float(support)
+
+
+def _refuse_if_too_big(cap: int, lead_time: int, support: int, max_bytes: int, note: str = "") -> None:
+    states, size = lost_sales_dp_size(cap, lead_time, support)
+    if size > max_bytes:
         raise ValueError(
-            f"{name}: got {value!r}; must be a finite number {'>' if strict else '>='} {minimum:g}"
+            f"lead_time: got {lead_time} with cap {cap}{note} and {support:.4g} demand values (mean, "
+            f"demand_pmf): the DP has (cap + 1) ** lead_time = {states:.4g} states and needs about "
+            f"{size / 2**30:.4g} GiB; max_bytes = "
+            f"{max_bytes / 2**30:.4g} GiB (MAX_DP_BYTES); lower lead_time or cap, or raise max_bytes"
         )
-    return x
+
+
+def _check(name: str, value: Any, *, minimum: float = 0.0, strict: bool = False) -> float:
+    return check_number(name, value, minimum=minimum, strict=strict)
+
+
+def _poisson_support(mu: float) -> int:
+    """Length of the Poisson(``mu``) pmf kept by :func:`_demand_pmf` (without building it)."""
+    top = float(stats.poisson.isf(1e-16, mu))
+    if not math.isfinite(top):  # scipy gives up for huge means; a safe over-estimate
+        top = mu + 10.0 * math.sqrt(mu) + 50.0
+    return int(top) + 2
 
 
 def _demand_pmf(mean: float | None, pmf: Any) -> np.ndarray:
     if pmf is not None:
-        arr = np.asarray(pmf, dtype=np.float64)
+        try:
+            arr = np.asarray(pmf, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"demand_pmf: got {pmf!r:.80}; must be a 1-D array of probabilities") from e
         if arr.ndim != 1 or arr.size == 0 or np.any(arr < 0) or not np.all(np.isfinite(arr)):
             raise ValueError(
                 "demand_pmf: expected a 1-D array of non-negative probabilities over 0, 1, 2, ..."
@@ -43,8 +83,7 @@ def _demand_pmf(mean: float | None, pmf: Any) -> np.ndarray:
             raise ValueError(f"demand_pmf: probabilities must sum to 1, got {arr.sum():.12g}")
         return arr
     mu = _check("mean", mean if mean is not None else float("nan"), strict=True)
-    top = int(stats.poisson.isf(1e-16, mu)) + 1
-    arr = stats.poisson.pmf(np.arange(top + 1), mu)
+    arr = stats.poisson.pmf(np.arange(_poisson_support(mu)), mu)
     return arr / arr.sum()
 
 
@@ -69,14 +108,26 @@ class LostSalesSolution:
     iterations: int = 0
     span: float = 0.0
     """Final span of the value-iteration difference (cost is within span / 2 of the optimum)."""
+    converged: bool = True
+    """Whether ``span < tol`` was reached (False only with ``allow_unconverged=True``)."""
 
     def order(self, on_hand: Any, pipeline: Any = ()) -> np.ndarray:
         """Optimal order for on-hand ``I`` (after today's arrival) and pipeline ``p_1..p_{L-1}``
         (arriving in 1..L-1 periods); batched over leading dimensions. States beyond the cap
         are projected onto it (fewer units assumed in transit), which never happens under the
         optimal policy from a state inside the cap."""
-        idx = [np.clip(np.rint(np.asarray(on_hand, dtype=np.float64)).astype(np.int64), 0, self.cap)]
+        on_hand = np.asarray(on_hand, dtype=np.float64)
         pipe = np.asarray(pipeline, dtype=np.float64)
+        if not np.all(np.isfinite(on_hand)):
+            raise ValueError(f"on_hand: got {on_hand!r:.80}; must be finite")
+        if self.lead_time > 1 and (pipe.ndim < 1 or pipe.shape[-1] != self.lead_time - 1):
+            raise ValueError(
+                f"pipeline: got shape {pipe.shape}; the last dimension must be lead_time - 1 = "
+                f"{self.lead_time - 1}"
+            )
+        if not np.all(np.isfinite(pipe)):
+            raise ValueError(f"pipeline: got {pipe!r:.80}; must be finite")
+        idx = [np.clip(np.rint(on_hand).astype(np.int64), 0, self.cap)]
         for k in range(self.lead_time - 1):
             idx.append(np.clip(np.rint(pipe[..., k]).astype(np.int64), 0, self.cap))
         while True:
@@ -99,6 +150,8 @@ class LostSalesDPPolicy(InventoryPolicy):
     """Plays a :class:`LostSalesSolution` on ``InvMgmt-SingleStore-v0`` observations."""
 
     def __init__(self, env: Any, solution: LostSalesSolution) -> None:
+        if not isinstance(solution, LostSalesSolution):
+            raise TypeError(f"solution: got {type(solution).__name__}; must be a LostSalesSolution")
         core = _core_of(env)
         spec = core.spec
         if core.n_links != 1 or core.n_markets != 1 or core.backlog:
@@ -128,6 +181,8 @@ def lost_sales_optimal(
     cap: int | None = None,
     tol: float = 1e-8,
     max_iter: int = 20_000,
+    max_bytes: int | None = None,
+    allow_unconverged: bool = False,
 ) -> LostSalesSolution:
     """Optimal long-run average cost and policy of the single-store lost-sales problem.
 
@@ -137,19 +192,38 @@ def lost_sales_optimal(
     Demand is Poisson(``mean``) or a given ``demand_pmf`` over 0, 1, 2, ... . Lead time
     ``lead_time`` >= 1 (the order arrives in ``lead_time`` periods); memory grows as
     ``(cap + 1) ** lead_time``, so L <= 3 solves in seconds and L = 4 needs minutes.
+
+    Problems whose estimated memory (:func:`lost_sales_dp_size`) exceeds ``max_bytes`` (default
+    :data:`MAX_DP_BYTES`) raise ``ValueError`` with the size, before anything is allocated (with
+    Poisson demand, L = 5 already needs over 10 GiB). If value iteration has not converged
+    (span >= ``tol``) after ``max_iter`` iterations, it raises ``RuntimeError`` with the final
+    span, since the cost is then only known within span / 2; ``allow_unconverged=True`` returns
+    that solution instead, with a ``RuntimeWarning`` and ``converged=False``.
     """
-    if isinstance(lead_time, bool) or not isinstance(lead_time, (int, np.integer)) or lead_time < 1:
-        raise ValueError(f"lead_time: got {lead_time!r}; must be an integer >= 1")
+    L = check_int("lead_time", lead_time, minimum=1)
     h = _check("holding_cost", holding_cost)
     p = _check("shortage_cost", shortage_cost)
     if h + p <= 0:
-        raise ValueError("holding_cost + shortage_cost must be > 0")
+        raise ValueError(f"holding_cost + shortage_cost: got {h + p:g}; must be > 0")
+    tol = check_number("tol", tol, minimum=0.0, strict=True)
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    max_bytes = MAX_DP_BYTES if max_bytes is None else check_int("max_bytes", max_bytes, minimum=1)
+    allow_unconverged = check_bool("allow_unconverged", allow_unconverged)
+    if cap is not None:
+        cap = check_int("cap", cap, minimum=1)
+    if demand_pmf is None:
+        mu = _check("mean", mean if mean is not None else float("nan"), strict=True)
+        support = _poisson_support(mu)
+        # Lower bound on the default cap (the Poisson((L + 1) mean) quantile, + 4), before any array.
+        quantile = float(stats.poisson.ppf(p / (p + h), (L + 1) * mu))
+        low = (int(quantile) if math.isfinite(quantile) else 0) + 3 if cap is None else cap
+    else:
+        support, low = int(np.size(demand_pmf)), 4 if cap is None else cap
+    _refuse_if_too_big(low, L, support, max_bytes, "" if cap is not None else " (at least; the default)")
     pmf = _demand_pmf(mean, demand_pmf)
-    L = int(lead_time)
     if cap is None:
         cap = _lead_time_quantile(pmf, L + 1, p / (p + h)) + 4
-    if isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap < 1:
-        raise ValueError(f"cap: got {cap!r}; must be a positive integer")
+        _refuse_if_too_big(cap, L, pmf.size, max_bytes, " (the default)")
     n = cap + 1
     d = np.arange(len(pmf))
     mean_d = float(pmf @ d)
@@ -196,8 +270,25 @@ def lost_sales_optimal(
         span = float(diff.max() - diff.min())
         V = new - new.flat[0]
     g = float((diff.max() + diff.min()) / 2)
+    converged = span < tol
+    if not converged:
+        message = (
+            f"max_iter: value iteration did not converge in {max_iter} iterations: final span "
+            f"{span:.3g} >= tol {tol:.3g}, so the cost {g:.6g} is only known within +- {span / 2:.3g}"
+        )
+        if not allow_unconverged:
+            raise RuntimeError(f"{message}; raise max_iter or pass allow_unconverged=True")
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     table = np.where(valid, best_q, -1)
-    return LostSalesSolution(cost=g, lead_time=L, cap=int(cap), table=table, iterations=iterations, span=span)
+    return LostSalesSolution(
+        cost=g,
+        lead_time=L,
+        cap=int(cap),
+        table=table,
+        iterations=iterations,
+        span=span,
+        converged=converged,
+    )
 
 
 def backlog_base_stock(
@@ -217,13 +308,15 @@ def backlog_base_stock(
     ``(h + p) std sqrt(L+1) phi(z)``) or Poisson((L + 1) mean) (``dist='poisson'``: the smallest S
     with ``F(S) >= p / (p + h)`` and cost ``h E(S - D)^+ + p E(D - S)^+``).
     """
-    if isinstance(lead_time, bool) or not isinstance(lead_time, (int, np.integer)) or lead_time < 0:
-        raise ValueError(f"lead_time: got {lead_time!r}; must be an integer >= 0")
+    lead_time = check_int("lead_time", lead_time, minimum=0)
+    check_choice("dist", dist, ["normal", "poisson"])
     h = _check("holding_cost", holding_cost)
     p = _check("shortage_cost", shortage_cost)
     if h + p <= 0:
-        raise ValueError("holding_cost + shortage_cost must be > 0")
+        raise ValueError(f"holding_cost + shortage_cost: got {h + p:g}; must be > 0")
     mu = _check("mean", mean) * (lead_time + 1)
+    if not math.isfinite(mu):
+        raise ValueError(f"mean: got {mean!r}; (lead_time + 1) * mean overflows")
     ratio = p / (p + h)
     if dist == "normal":
         if std is None:
@@ -231,9 +324,7 @@ def backlog_base_stock(
         sigma = _check("std", std, strict=True) * math.sqrt(lead_time + 1)
         z = float(stats.norm.ppf(ratio))
         return mu + z * sigma, (h + p) * sigma * float(stats.norm.pdf(z))
-    if dist == "poisson":
-        S = int(stats.poisson.ppf(ratio, mu))
-        k = np.arange(S + 1)
-        over = float(stats.poisson.pmf(k, mu) @ (S - k))  # E(S - D)^+
-        return float(S), h * over + p * (mu - S + over)
-    raise ValueError(f"dist: got {dist!r}; allowed: ['normal', 'poisson']")
+    S = int(stats.poisson.ppf(ratio, mu))
+    # E(S - D)^+ = S F(S) - mu F(S - 1), since k pmf(k) = mu pmf(k - 1): no array over 0..S.
+    over = max(S * float(stats.poisson.cdf(S, mu)) - mu * float(stats.poisson.cdf(S - 1, mu)), 0.0)
+    return float(S), h * over + p * (mu - S + over)

@@ -13,6 +13,9 @@ import gymnasium as gym
 import numpy as np
 
 from rlsuite.envs.text.sokoban import Level, solve, step_level
+from rlsuite.files import atomic_write
+
+from ._validate import check_int, check_seeds
 
 
 class SokobanExpert:
@@ -23,7 +26,7 @@ class SokobanExpert:
     name = "sokoban expert"
 
     def __init__(self, max_nodes: int = 500_000) -> None:
-        self.max_nodes = max_nodes
+        self.max_nodes = check_int("max_nodes", max_nodes, minimum=1)
         self._next: dict[bytes, list[int]] = {}
 
     def act(self, grid: np.ndarray) -> int:
@@ -55,7 +58,9 @@ class RandomTextPolicy:
 
     name = "random"
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int | None = 0) -> None:
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
         self.rng = np.random.default_rng(seed)
 
     def predict(
@@ -69,6 +74,9 @@ class RandomTextPolicy:
 
 def run_text_episodes(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, np.ndarray]:
     """Play one episode per seed; returns per-episode ``reward`` (sum), ``success`` and ``length``."""
+    seeds = check_seeds("seeds", seeds)
+    if not hasattr(policy, "predict"):
+        raise TypeError(f"policy: got {type(policy).__name__}; must have predict(obs)")
     rewards, success, lengths = [], [], []
     for seed in seeds:
         obs, info = env.reset(seed=int(seed))
@@ -88,6 +96,9 @@ def run_text_episodes(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, 
 def collect_demonstrations(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, Any]:
     """Expert transitions for behaviour cloning: ``{"observations": {key: [N, ...]}, "actions"
     [N], "episode_starts" [N], "seeds" [N]}`` (plain numpy arrays; save with ``np.savez``)."""
+    seeds = check_seeds("seeds", seeds)
+    if not hasattr(policy, "predict"):
+        raise TypeError(f"policy: got {type(policy).__name__}; must have predict(obs)")
     obs_list: list[dict[str, np.ndarray]] = []
     actions, starts, ep_seeds = [], [], []
     for seed in seeds:
@@ -160,10 +171,15 @@ class WebShopExpert:
 
 def save_demonstrations(path: str, data: dict[str, Any]) -> None:
     """Write :func:`collect_demonstrations`' output to a compressed ``.npz`` (observation keys
-    prefixed ``obs/``), readable without rlsuite: ``np.load(path)``."""
+    prefixed ``obs/``), readable without rlsuite: ``np.load(path)``. Like ``np.savez``, it adds
+    ``.npz`` to a path without it; the file is written atomically."""
+    if not isinstance(data, dict) or not isinstance(data.get("observations"), dict):
+        raise TypeError("data: must be collect_demonstrations' output (a dict with an 'observations' dict)")
     arrays = {f"obs/{k}": v for k, v in data["observations"].items()}
     arrays.update({k: v for k, v in data.items() if k != "observations"})
-    np.savez_compressed(path, **arrays)
+    path = str(path) if str(path).endswith(".npz") else f"{path}.npz"
+    with atomic_write(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def load_demonstrations(path: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlsuite.baselines._validate import check_callable, check_number
+
 
 def inventory_base_stock_potential(
     env: Any, levels: Any = None, scale: float = 1.0
@@ -21,6 +23,7 @@ def inventory_base_stock_potential(
     (returns a float) or a batch ``[B, obs_dim]`` (returns an array, for :class:`VectorPotentialShaping`)."""
     from rlsuite.baselines import BaseStockPolicy
 
+    scale = check_number("scale", scale)
     rule = (
         BaseStockPolicy.newsvendor(env) if levels is None else BaseStockPolicy(env, np.asarray(levels, float))
     )
@@ -40,6 +43,8 @@ def sokoban_potential(scale: float = 1.0) -> Callable[[Any], float]:
     read from the ``grid`` observation (0 when every box is on a target)."""
     from rlsuite.envs.text.sokoban import Level
 
+    scale = check_number("scale", scale)
+
     def phi(obs: Any) -> float:
         level = Level.from_grid(np.asarray(obs["grid"]))
         targets = np.argwhere(level.targets)
@@ -54,6 +59,9 @@ def sokoban_potential(scale: float = 1.0) -> Callable[[Any], float]:
 def locomotion_potential(weight: float = 1.0, key: str = "x_position") -> Callable[[Any, dict], float]:
     """``Phi(s) = weight * x`` for MuJoCo locomotion (``info["x_position"]`` of the v5 envs): shaping
     then pays ``gamma * x' - x`` (forward progress), a potential-based cousin of the forward reward."""
+    weight = check_number("weight", weight)
+    if not isinstance(key, str):
+        raise TypeError(f"key: got {key!r}; must be a string (an info key)")
 
     def phi(obs: Any, info: dict[str, Any]) -> float:
         if key not in info:
@@ -66,6 +74,10 @@ def locomotion_potential(weight: float = 1.0, key: str = "x_position") -> Callab
 def critic_potential(model: Any, scale: float = 1.0) -> Callable[[Any], float]:
     """``Phi(s) = scale * V(s)`` from a trained agent's critic (any rlsuite on-policy agent): the
     learned value as a potential (e.g. from a run on a related task)."""
+    scale = check_number("scale", scale)
+    for attr in ("_to_tensor", "_split_masks", "_normalize", "policy"):
+        if not hasattr(model, attr):
+            raise TypeError(f"model: got {type(model).__name__}; must be an rlsuite on-policy agent")
 
     def phi(obs: Any) -> float:
         with torch.no_grad():
@@ -80,7 +92,13 @@ def critic_potential(model: Any, scale: float = 1.0) -> Callable[[Any], float]:
 def table_potential(values: Any, index: Callable[[Any], Any] = lambda obs: obs) -> Callable[[Any], float]:
     """``Phi(s) = values[index(obs)]``: a solver's value table as a potential (e.g. value
     iteration on a tabular model)."""
-    table = np.asarray(values, dtype=np.float64)
+    try:
+        table = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"values: got {values!r:.60}; must be an array of numbers") from e
+    if table.size == 0 or not np.all(np.isfinite(table)):
+        raise ValueError("values: must be a non-empty table of finite numbers")
+    check_callable("index", index, "obs -> table index")
 
     def phi(obs: Any) -> float:
         return float(table[index(obs)])

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rlsuite.baselines._validate import check_int, check_number
+
 
 @dataclass(frozen=True)
 class TabularSolution:
@@ -26,22 +28,40 @@ class TabularSolution:
         return self.Q >= self.Q.max(1, keepdims=True) - tol
 
 
-def _check(P: np.ndarray, R: np.ndarray, terminal: np.ndarray, gamma: float) -> None:
+def _check(P: np.ndarray, R: np.ndarray, terminal: np.ndarray, gamma: float) -> float:
     if P.ndim != 3 or P.shape[0] != P.shape[2]:
         raise ValueError(f"P: got shape {P.shape}; expected [S, A, S]")
     if R.shape != P.shape:
         raise ValueError(f"R: got shape {R.shape}; expected P's shape {P.shape}")
     if terminal.shape != (P.shape[0],):
         raise ValueError(f"terminal: got shape {terminal.shape}; expected ({P.shape[0]},)")
+    if not np.all(np.isfinite(P)) or np.any(P < 0):
+        raise ValueError("P: probabilities must be finite and >= 0")
     if not np.allclose(P.sum(2), 1.0):
         raise ValueError("P: every row P[s, a, :] must sum to 1")
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma: got {gamma}; allowed: 0 <= gamma <= 1")
+    if not np.all(np.isfinite(R)):
+        raise ValueError("R: rewards must be finite")
+    return check_number("gamma", gamma, minimum=0.0, maximum=1.0)
+
+
+def _potential(potential: np.ndarray, n_states: int) -> np.ndarray:
+    phi = np.asarray(potential, dtype=np.float64)
+    if phi.shape != (n_states,) or not np.all(np.isfinite(phi)):
+        raise ValueError(
+            f"potential: got shape {phi.shape}; must be ({n_states},) finite values, one per state"
+        )
+    return phi
 
 
 def shape_rewards(R: np.ndarray, potential: np.ndarray, terminal: np.ndarray, gamma: float) -> np.ndarray:
     """``R[s, a, s'] + gamma * Phi(s') - Phi(s)`` with ``Phi`` set to 0 on terminal states."""
-    phi = np.asarray(potential, dtype=np.float64)
+    gamma = check_number("gamma", gamma, minimum=0.0, maximum=1.0)
+    R, terminal = np.asarray(R, dtype=np.float64), np.asarray(terminal, dtype=bool)
+    if R.ndim != 3 or terminal.shape != (R.shape[2],):
+        raise ValueError(
+            f"R: got shape {R.shape} with terminal {terminal.shape}; expected [S, A, S] and (S,)"
+        )
+    phi = _potential(potential, R.shape[0])
     phi_next = np.where(terminal, 0.0, phi)
     return R + gamma * phi_next[None, None, :] - phi[:, None, None]
 
@@ -58,7 +78,9 @@ def value_iteration(
     """Optimal values of the MDP (terminal states absorbing with value 0), optionally with
     potential-based shaping by ``potential`` (a value per state)."""
     P, R, terminal = np.asarray(P, float), np.asarray(R, float), np.asarray(terminal, bool)
-    _check(P, R, terminal, gamma)
+    gamma = _check(P, R, terminal, gamma)
+    tol = check_number("tol", tol, minimum=0.0, strict=True)
+    max_iterations = check_int("max_iterations", max_iterations, minimum=1)
     if potential is not None:
         R = shape_rewards(R, potential, terminal, gamma)
     expected_r = (P * R).sum(2)
@@ -81,8 +103,16 @@ def policy_evaluation(
 ) -> np.ndarray:
     """Exact values of a deterministic ``policy[s]`` (a linear solve; ``gamma < 1`` or a proper policy)."""
     P, R, terminal = np.asarray(P, float), np.asarray(R, float), np.asarray(terminal, bool)
-    _check(P, R, terminal, gamma)
+    gamma = _check(P, R, terminal, gamma)
     S = P.shape[0]
+    policy = np.asarray(policy)
+    if (
+        policy.shape != (S,)
+        or policy.dtype.kind not in "iu"
+        or np.any(policy < 0)
+        or np.any(policy >= P.shape[1])
+    ):
+        raise ValueError(f"policy: got {policy!r:.60}; must be ({S},) integer actions in [0, {P.shape[1]})")
     idx = np.arange(S)
     P_pi = P[idx, policy] * (~terminal)[None, :]
     r_pi = (P[idx, policy] * R[idx, policy]).sum(1)

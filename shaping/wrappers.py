@@ -23,6 +23,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
+from rlsuite.baselines._validate import check_callable, check_number
+
 Potential = Callable[..., float]
 """``Phi(obs)`` or ``Phi(obs, info)`` (e.g. MuJoCo's ``info["x_position"]``)."""
 
@@ -42,9 +44,39 @@ def _arity(fn: Callable[..., Any]) -> int:
 
 
 def _check_gamma(gamma: float) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma: got {gamma!r}; must be in [0, 1] and equal to the agent's discount")
-    return float(gamma)
+    """A finite discount in [0, 1] (it must equal the agent's)."""
+    return check_number("gamma", gamma, minimum=0.0, maximum=1.0)
+
+
+def _finite_potential(value: Any, what: str = "potential") -> float:
+    """One potential (or bonus) value as a float; NaN, inf and non-numbers raise instead of
+    reaching the reward."""
+    try:
+        if isinstance(value, (str, bytes, bool, np.bool_)):  # float("1") would pass silently
+            raise TypeError(type(value).__name__)
+        v = float(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{what}: returned {value!r:.60} ({type(value).__name__}); must be a finite number"
+        ) from e
+    if not np.isfinite(v):
+        raise ValueError(f"{what}: returned {v} for an observation; it must be finite")
+    return v
+
+
+def _finite_potentials(value: Any, n: int) -> np.ndarray:
+    try:
+        v = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"potential: returned {value!r:.60}; must be {n} finite numbers") from e
+    if v.size != n:
+        raise ValueError(f"potential: returned {v.size} values for a batch of {n}; must return one per copy")
+    v = v.reshape(n)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(
+            f"potential: returned a non-finite value {v[~np.isfinite(v)][:3]}; it must be finite"
+        )
+    return v
 
 
 class PotentialShaping(gym.Wrapper):
@@ -58,9 +90,7 @@ class PotentialShaping(gym.Wrapper):
 
     def __init__(self, env: gym.Env, potential: Potential, gamma: float) -> None:
         super().__init__(env)
-        if not callable(potential):
-            raise ValueError(f"potential: expected a callable obs -> float, got {type(potential).__name__}")
-        self.potential = potential
+        self.potential = check_callable("potential", potential, "obs -> float")
         self._two_args = _arity(potential) == 2
         self.gamma = _check_gamma(gamma)
         self._phi = 0.0
@@ -68,10 +98,7 @@ class PotentialShaping(gym.Wrapper):
         self._len = 0
 
     def _value(self, obs: Any, info: dict[str, Any] | None = None) -> float:
-        v = float(self.potential(obs, info or {}) if self._two_args else self.potential(obs))
-        if not np.isfinite(v):
-            raise ValueError(f"potential: returned {v} for an observation; it must be finite")
-        return v
+        return _finite_potential(self.potential(obs, info or {}) if self._two_args else self.potential(obs))
 
     def reset(self, **kwargs: Any):
         obs, info = self.env.reset(**kwargs)
@@ -107,11 +134,7 @@ class VectorPotentialShaping(VectorWrapper):
 
     def __init__(self, env: VectorEnv, potential: Callable[[Any], np.ndarray], gamma: float) -> None:
         super().__init__(env)
-        if not callable(potential):
-            raise ValueError(
-                f"potential: expected a callable batch -> [num_envs], got {type(potential).__name__}"
-            )
-        self.potential = potential
+        self.potential = check_callable("potential", potential, "batch -> [num_envs]")
         self.gamma = _check_gamma(gamma)
         self.mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if self.mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
@@ -121,10 +144,7 @@ class VectorPotentialShaping(VectorWrapper):
         self._resetting = np.zeros(n, dtype=bool)
 
     def _values(self, obs: Any) -> np.ndarray:
-        v = np.asarray(self.potential(obs), dtype=np.float64).reshape(self.num_envs)
-        if not np.all(np.isfinite(v)):
-            raise ValueError("potential: returned a non-finite value")
-        return v
+        return _finite_potentials(self.potential(obs), self.num_envs)
 
     def reset(self, **kwargs: Any):
         obs, info = self.env.reset(**kwargs)
@@ -144,8 +164,7 @@ class VectorPotentialShaping(VectorWrapper):
             final = infos["final_obs"]
             idx = np.nonzero(truncated & ~terminated)[0]
             batch = _stack([final[i] for i in idx])
-            values = np.asarray(self.potential(batch), dtype=np.float64).reshape(len(idx))
-            phi_next[idx] = values
+            phi_next[idx] = _finite_potentials(self.potential(batch), len(idx))
         shaping = self.gamma * phi_next - self._phi
         if self.mode == AutoresetMode.NEXT_STEP:
             shaping = np.where(self._resetting, 0.0, shaping)  # the reset step is not a transition
@@ -173,6 +192,7 @@ class DynamicPotentialShaping(PotentialShaping):
 
     def __init__(self, env: gym.Env, potential: Callable[[Any, int], float], gamma: float) -> None:
         self._t = 0
+        check_callable("potential", potential, "(obs, t) -> float")
         super().__init__(env, lambda obs, info: potential(obs, self._t), gamma)
 
     def reset(self, **kwargs: Any):
@@ -191,9 +211,7 @@ class BonusShaping(gym.Wrapper):
 
     def __init__(self, env: gym.Env, bonus: Callable[[Any, Any, Any], float]) -> None:
         super().__init__(env)
-        if not callable(bonus):
-            raise ValueError(f"bonus: expected a callable (obs, action, next_obs) -> float, got {bonus!r}")
-        self.bonus = bonus
+        self.bonus = check_callable("bonus", bonus, "(obs, action, next_obs) -> float")
         self._obs: Any = None
 
     def reset(self, **kwargs: Any):
@@ -203,7 +221,7 @@ class BonusShaping(gym.Wrapper):
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        extra = float(self.bonus(self._obs, action, obs))
+        extra = _finite_potential(self.bonus(self._obs, action, obs), "bonus")
         self._obs = obs
         return (
             obs,

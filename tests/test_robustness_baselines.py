@@ -416,3 +416,118 @@ def test_text_expert_arguments():
     env = gym.make("Sokoban-v0")
     with pytest.raises(TypeError, match=r"seeds\[0\]"):
         run_text_episodes(env, RandomTextPolicy(), [0.5])
+
+
+# --- shaping ------------------------------------------------------------------------------------------
+
+from rlsuite.shaping import (  # noqa: E402
+    BonusShaping,
+    DynamicPotentialShaping,
+    PotentialShaping,
+    VectorPotentialShaping,
+    curve_on_grid,
+    locomotion_potential,
+    sokoban_potential,
+    table_potential,
+    value_iteration,
+)
+
+bad_gamma = st.one_of(
+    not_finite,
+    st.floats(max_value=-1e-9, allow_nan=False),
+    st.floats(min_value=1.0 + 1e-9, allow_nan=False),
+    st.booleans(),
+    st.text(max_size=3),
+    st.none(),
+)
+
+
+def _grid_env():
+    return gym.make("GridWorld-v0")
+
+
+@settings(max_examples=N, deadline=None)
+@given(gamma=bad_gamma, wrapper=st.sampled_from(["static", "dynamic", "vector", "tabular"]))
+def test_shaping_rejects_bad_gamma(gamma, wrapper):
+    with _raises(BAD, "gamma"):
+        if wrapper == "static":
+            PotentialShaping(_grid_env(), lambda o: 0.0, gamma)
+        elif wrapper == "dynamic":
+            DynamicPotentialShaping(_grid_env(), lambda o, t: 0.0, gamma)
+        elif wrapper == "vector":
+            VectorPotentialShaping(gym.make_vec("InvMgmt-v0", num_envs=2), lambda b: np.zeros(2), gamma)
+        else:
+            P = np.ones((2, 1, 2)) / 2
+            value_iteration(P, np.zeros_like(P), np.array([False, True]), gamma)
+
+
+@settings(max_examples=N, deadline=None)
+@given(
+    potential=st.one_of(
+        st.floats(), st.integers(), st.text(max_size=3), st.none(), st.lists(st.floats(), max_size=2)
+    )
+)
+def test_shaping_rejects_non_callable_potentials(potential):
+    with _raises((TypeError,), "potential"):
+        PotentialShaping(_grid_env(), potential, 0.9)
+    with _raises((TypeError,), "potential"):
+        DynamicPotentialShaping(_grid_env(), potential, 0.9)  # used to be accepted (wrapped in a lambda)
+    with _raises((TypeError,), "bonus"):
+        BonusShaping(_grid_env(), potential)
+
+
+@settings(max_examples=N, deadline=None)
+@given(value=st.one_of(not_finite, st.text(max_size=3), st.none()), when=st.sampled_from(["reset", "step"]))
+def test_a_potential_returning_nan_inf_or_junk_raises_instead_of_poisoning_rewards(value, when):
+    calls = []
+
+    def phi(obs):
+        calls.append(obs)
+        return value if (when == "reset" or len(calls) > 1) else 0.0
+
+    env = PotentialShaping(_grid_env(), phi, 0.9)
+    with _raises((ValueError,), "potential: returned"):
+        env.reset(seed=0)
+        env.step(0)
+
+
+def test_vector_potential_with_wrong_size_or_nan_raises():
+    venv = VectorPotentialShaping(gym.make_vec("InvMgmt-v0", num_envs=2), lambda b: np.zeros(3), 0.9)
+    with pytest.raises(ValueError, match="potential: returned 3 values for a batch of 2"):
+        venv.reset(seed=0)
+    venv = VectorPotentialShaping(gym.make_vec("InvMgmt-v0", num_envs=2), lambda b: np.full(2, np.nan), 0.9)
+    with pytest.raises(ValueError, match="potential: returned a non-finite"):
+        venv.reset(seed=0)
+
+
+def test_a_bonus_returning_nan_raises():
+    env = BonusShaping(_grid_env(), lambda o, a, n: math.nan)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="bonus: returned nan"):
+        env.step(0)
+
+
+@settings(max_examples=N, deadline=None)
+@given(scale=st.one_of(not_finite, st.booleans(), st.text(max_size=3), st.none()))
+def test_potential_scales_are_checked(scale):
+    with _raises(BAD, "scale"):
+        sokoban_potential(scale)
+    with _raises(BAD, "weight"):
+        locomotion_potential(weight=scale)
+
+
+def test_tabular_and_analysis_inputs():
+    P = np.ones((2, 1, 2)) / 2
+    terminal = np.array([False, True])
+    with pytest.raises(ValueError, match="values"):
+        table_potential([0.0, math.nan])
+    with pytest.raises(TypeError, match="index"):
+        table_potential([0.0, 1.0], index=3)
+    with pytest.raises(ValueError, match="potential"):
+        value_iteration(P, np.zeros_like(P), terminal, 0.9, potential=np.array([0.0, math.inf]))
+    with pytest.raises(ValueError, match="R"):
+        value_iteration(P, np.full_like(P, math.nan), terminal, 0.9)
+    with pytest.raises(TypeError, match="max_iterations"):
+        value_iteration(P, np.zeros_like(P), terminal, 0.9, max_iterations=10.5)
+    with pytest.raises(TypeError, match="window"):
+        curve_on_grid([1, 2], [0.0, 1.0], [1, 2], window=2.5)

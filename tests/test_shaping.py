@@ -161,7 +161,7 @@ def test_shaped_env_passes_check_env_and_bad_arguments_raise():
         check_env(PotentialShaping(Chain(), lambda s: float(s), gamma=0.99), skip_render_check=True)
     with pytest.raises(ValueError, match="gamma"):
         PotentialShaping(Chain(), lambda s: 0.0, gamma=1.5)
-    with pytest.raises(ValueError, match="potential"):
+    with pytest.raises(TypeError, match="potential"):
         PotentialShaping(Chain(), potential=3.0, gamma=0.9)
     env = PotentialShaping(Chain(), lambda s: float("nan"), gamma=0.9)
     with pytest.raises(ValueError, match="finite"):
@@ -215,7 +215,7 @@ def test_bonus_shaping_is_not_potential_based():
     env.reset(seed=0)
     _, r, _, _, info = env.step(0)
     assert r == pytest.approx(info["original_reward"] + 1.0) and info["bonus"] == 1.0
-    with pytest.raises(ValueError, match="bonus"):
+    with pytest.raises(TypeError, match="bonus"):
         BonusShaping(Chain(), bonus=None)
 
 

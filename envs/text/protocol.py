@@ -13,35 +13,72 @@ Envs that understand free-form actions (``accepts_text_actions``, e.g. WebShop-l
 ``search[any words]``) receive them as strings. An action that is not admissible ends the turn:
 the env is not stepped for it, the turn's reward gets ``invalid_penalty``, and
 ``info["is_action_valid"]`` is False (with the offending strings in ``info["invalid_actions"]``).
-Malformed input never raises. Turns are counted, and the episode is truncated after
-``max_turns`` turns, so a model that only writes invalid text cannot loop forever.
+Malformed input never raises, and parsing takes time linear in the input (plain string scans,
+no backtracking regular expressions; strings longer than ``max_length`` are invalid unparsed).
+Turns are counted, and the episode is truncated after ``max_turns`` turns, so a model that only
+writes invalid text cannot loop forever. Stepping before ``reset`` or after the episode ended
+raises ``RuntimeError`` like every rlsuite env.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import gymnasium as gym
 from gymnasium import spaces
 
-_TAG = re.compile(r"<(action|answer)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
-_SPACES = re.compile(r"\s+")
+from ..validation import check_int, check_real, check_step_allowed
+
+_TAGS = ("action", "answer")
 
 
 def normalize_action(text: str) -> str:
     """Lower-case, single spaces, no spaces just inside brackets: ``"Search[ Red  Shoes ]"`` ->
-    ``"search[red shoes]"``."""
-    t = _SPACES.sub(" ", text.strip().lower())
-    return re.sub(r"\[\s*(.*?)\s*\]", r"[\1]", t)
+    ``"search[red shoes]"``. Each ``[`` is paired with the next ``]``; one pass over the text."""
+    t = " ".join(text.lower().split())
+    parts: list[str] = []
+    pos = 0
+    while True:
+        open_at = t.find("[", pos)
+        close_at = t.find("]", open_at + 1) if open_at >= 0 else -1
+        if close_at < 0:
+            break
+        parts += [t[pos:open_at], "[", t[open_at + 1 : close_at].strip(), "]"]
+        pos = close_at + 1
+    parts.append(t[pos:])
+    return "".join(parts)
+
+
+def _tagged(text: str) -> list[str]:
+    """The contents of ``<action>...</action>`` / ``<answer>...</answer>`` in order (case-insensitive,
+    the shortest match for each opening tag). Linear: each ``find`` resumes where the last ended,
+    and a tag whose closing tag no longer occurs is dropped."""
+    low = text.lower()
+    found: list[str] = []
+    live = list(_TAGS)
+    pos = 0
+    while live:
+        starts = {tag: low.find(f"<{tag}>", pos) for tag in live}
+        live = [tag for tag in live if starts[tag] >= 0]
+        if not live:
+            break
+        tag = min(live, key=lambda t: starts[t])
+        body = starts[tag] + len(tag) + 2
+        end = low.find(f"</{tag}>", body)
+        if end < 0:
+            live.remove(tag)  # no closing tag after this point: later openings cannot match either
+            continue
+        found.append(text[body:end])
+        pos = end + len(tag) + 3
+    return found
 
 
 def parse_actions(text: Any) -> list[str]:
     """The action strings of one model turn (possibly empty)."""
     if not isinstance(text, str):
         return []
-    tagged = _TAG.findall(text)
-    body = " || ".join(inner for _, inner in tagged) if tagged else text
+    tagged = _tagged(text)
+    body = " || ".join(tagged) if tagged else text
     return [normalize_action(part) for part in body.split("||") if part.strip()]
 
 
@@ -72,21 +109,24 @@ class TextActionWrapper(gym.Wrapper):
         max_length: int = 4096,
     ) -> None:
         super().__init__(env)
-        self.invalid_penalty = float(invalid_penalty)
+        self.invalid_penalty = check_real("invalid_penalty", invalid_penalty)
         default_turns = getattr(env.unwrapped, "max_steps", 100)
-        self.max_turns = int(max_turns if max_turns is not None else default_turns)
-        self.max_length = int(max_length)
+        self.max_turns = check_int("max_turns", max_turns if max_turns is not None else default_turns, 1)
+        self.max_length = check_int("max_length", max_length, 1)
         self.action_space = spaces.Text(max_length=self.max_length)
         self._info: dict[str, Any] = {}
         self._obs: Any = None
         self._turns = 0
+        self._started, self._ended = False, False
 
     def reset(self, **kwargs: Any):
         obs, info = self.env.reset(**kwargs)
         self._obs, self._info, self._turns = obs, info, 0
+        self._started, self._ended = True, False
         return obs, info
 
     def step(self, action: Any):
+        check_step_allowed(self._started, self._ended)
         self._turns += 1
         actions = parse_actions(action) if isinstance(action, str) and len(action) <= self.max_length else []
         total, terminated, truncated = 0.0, False, False
@@ -117,6 +157,7 @@ class TextActionWrapper(gym.Wrapper):
             total += self.invalid_penalty
         if not (terminated or truncated) and self._turns >= self.max_turns:
             truncated = True
+        self._ended = terminated or truncated
         info = {
             **info,
             "is_action_valid": not invalid,

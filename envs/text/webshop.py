@@ -10,7 +10,10 @@ machine and the reward follow WebShop's:
 * actions: ``search[...]`` (``under N dollars`` in a query is the shop's price filter) and
   ``click[...]`` strings; the env's admissible list (the
   observation contract's choices) holds a few queries built from the instruction on the search
-  page and the page's buttons elsewhere; a raw ``search[any words]`` string is accepted too;
+  page and the page's buttons elsewhere; a raw ``search[any words]`` string is accepted too.
+  Action strings longer than :data:`MAX_ACTION_CHARS` are invalid (a no-op step, like any other
+  invalid action) without being parsed, and parsing is a single pass over the words, so a step
+  costs time linear in its (bounded) input;
 * reward at ``buy now``: ``r_type * (matched attributes + matched options + [price <= bound]) /
   (goal attributes + goal options + 1)``, with exact matching over the controlled vocabulary
   (``r_type`` = 1 for the right product type, 0.5 for the right category, 0.1 otherwise);
@@ -31,7 +34,30 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from ..validation import (
+    ArgumentTypeError,
+    check_choice,
+    check_index_action,
+    check_int,
+    check_seed,
+    check_step_allowed,
+    short_repr,
+)
 from .vocab import Vocabulary, tokenize
+
+MAX_ACTION_CHARS = 4096
+"""Longest action string ``step`` parses (the default ``max_length`` of ``TextActionWrapper``);
+longer strings are invalid actions: a no-op step with ``info["is_action_valid"] = False``."""
+MAX_PRODUCTS = 20_000
+"""Most products of a generated catalog (the BM25 index is a dense [products, terms] matrix)."""
+MAX_GOALS = 100_000
+"""Most goals of a generated catalog."""
+MAX_STEPS = 1_000_000
+"""Longest episode (``max_steps``)."""
+MAX_TOKENS = 65_536
+"""Longest ``max_tokens`` / ``action_length`` observation."""
+MAX_ACTIONS = 1024
+"""Most admissible actions (``max_actions``)."""
 
 # ---------------------------------------------------------------------- the controlled vocabulary
 CATEGORIES: dict[str, dict[str, Any]] = {
@@ -227,10 +253,13 @@ class Catalog:
     def search(self, query: str, top: int = 50) -> list[int]:
         """Indices of the ``top`` products by BM25 score for ``query`` (score > 0), best first."""
         idx = self._bm25
-        q = [idx["terms"][w] for w in tokenize(query) if w in idx["terms"]]
-        if not q:
+        # Each distinct term once, weighted by its count: time and memory linear in the query.
+        counts = Counter(idx["terms"][w] for w in tokenize(query) if w in idx["terms"])
+        if not counts:
             return []
-        scores = idx["weights"][:, q].sum(1)
+        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        mult = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        scores = (idx["weights"][:, cols] * mult).sum(1)
         order = np.argsort(-scores, kind="stable")
         return [int(i) for i in order[:top] if scores[i] > 0]
 
@@ -316,10 +345,9 @@ def _make_goal(rng: np.random.Generator, products: list[Product]) -> Goal:
 
 def generate_catalog(n_products: int = 1000, n_goals: int = 3000, seed: int = 0) -> Catalog:
     """A catalog of ``n_products`` products and ``n_goals`` goals from ``seed``."""
-    if n_products < 10:
-        raise ValueError(f"n_products: got {n_products}; must be >= 10")
-    if n_goals < 3:
-        raise ValueError(f"n_goals: got {n_goals}; must be >= 3")
+    check_int("n_products", n_products, 10, MAX_PRODUCTS)
+    check_int("n_goals", n_goals, 3, MAX_GOALS)
+    check_int("catalog_seed", seed, 0)
     rng = np.random.default_rng([seed, 7])
     products = [_make_product(rng, i) for i in range(n_products)]
     goals = [_make_goal(rng, products) for _ in range(n_goals)]
@@ -357,8 +385,34 @@ def reward(goal: Goal, product: Product, selected: dict[str, str]) -> tuple[floa
 
 
 _BUTTONS = ["back to search", "next >", "< prev", "description", "features", "reviews", "buy now"]
-_SEARCH = re.compile(r"^search\[(.*)\]$", re.DOTALL)
-_PRICE_FILTER = re.compile(r"\bunder\s+\$?\s*([0-9]+(?:\.[0-9]+)?)(?:\s*dollars)?")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def search_query(text: str) -> str | None:
+    """The query of a ``search[...]`` action (normalised text), or None if it is not one."""
+    if text.startswith("search[") and text.endswith("]"):
+        return text[len("search[") : -1]
+    return None
+
+
+def split_price_filter(query: str) -> tuple[str, float | None]:
+    """``query``'s words without its ``under [$] N [dollars]`` phrases, and the first N (the shop's
+    price filter; None without one). One pass over the words, no backtracking."""
+    words = tokenize(query)
+    kept: list[str] = []
+    limit: float | None = None
+    i = 0
+    while i < len(words):
+        if words[i] == "under":
+            j = i + 1 + (i + 1 < len(words) and words[i + 1] == "$")
+            if j < len(words) and _NUMBER.fullmatch(words[j]):
+                if limit is None:
+                    limit = float(words[j])
+                i = j + 1 + (j + 1 < len(words) and words[j + 1] == "dollars")
+                continue
+        kept.append(words[i])
+        i += 1
+    return " ".join(kept), limit
 
 
 class WebShopEnv(gym.Env):
@@ -379,8 +433,11 @@ class WebShopEnv(gym.Env):
     Observation (``Dict``): ``tokens`` ``[max_tokens]``, ``action_mask`` ``[max_actions]``,
     ``action_tokens`` ``[max_actions, action_length]`` (a product's click is tokenised with its
     title, so a policy can tell results apart) and ``instruction`` (the goal's words, ``[48]``).
-    Action: an index into ``info["admissible_actions"]``, or a raw action string
-    (``search[...]``, ``click[...]``).
+    Action: an index into ``info["admissible_actions"]`` (an integer in ``[0, max_actions)``;
+    indices past the page's actions are invalid no-ops, floats, bools and other types raise), or a
+    raw action string (``search[...]``, ``click[...]``; strings that are not admissible, or longer
+    than :data:`MAX_ACTION_CHARS`, are invalid no-ops). ``step`` before ``reset`` or after the
+    episode ended raises ``RuntimeError``.
     ``info``: ``text``, ``admissible_actions``, ``is_action_valid``, ``won``, ``instruction``,
     ``page``, and at the end the reward's parts.
     """
@@ -408,8 +465,24 @@ class WebShopEnv(gym.Env):
         search_top: int = 50,
         render_mode: str | None = None,
     ) -> None:
-        if split not in self.SPLITS:
-            raise ValueError(f"split: got {split!r}; allowed: {list(self.SPLITS)}")
+        check_choice("split", split, self.SPLITS)
+        check_int("n_products", n_products, 10, MAX_PRODUCTS)
+        check_int("n_goals", n_goals, 3, MAX_GOALS)
+        check_int("catalog_seed", catalog_seed, 0)
+        check_int("test_goals", test_goals, 0, n_goals)
+        check_int("validation_goals", validation_goals, 0, n_goals)
+        check_int("max_steps", max_steps, 1, MAX_STEPS)
+        check_int("max_tokens", max_tokens, 1, MAX_TOKENS)
+        check_int("action_length", action_length, 1, MAX_TOKENS)
+        check_int("n_queries", n_queries, 1, 4)
+        check_int("results_per_page", results_per_page, 1, MAX_ACTIONS - 3)
+        check_int("search_top", search_top, 1, MAX_PRODUCTS)
+        check_int("max_actions", max_actions, 1, MAX_ACTIONS)
+        if max_actions * action_length > 4 * MAX_TOKENS:
+            raise ValueError(
+                f"action_length: got {action_length}; max_actions x action_length = "
+                f"{max_actions * action_length} tokens per observation exceed the limit {4 * MAX_TOKENS}"
+            )
         if test_goals + validation_goals >= n_goals:
             raise ValueError(
                 f"n_goals: got {n_goals}; must exceed test_goals + validation_goals "
@@ -420,9 +493,9 @@ class WebShopEnv(gym.Env):
             raise ValueError(
                 f"max_actions: got {max_actions}; must be >= {need} (buttons, results and options)"
             )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: got {render_mode!r}; allowed: {self.metadata['render_modes']}")
-        key = (n_products, n_goals, catalog_seed)
+        if render_mode is not None:
+            check_choice("render_mode", render_mode, self.metadata["render_modes"])
+        key = (int(n_products), int(n_goals), int(catalog_seed))
         if key not in self._catalogs:  # the catalog is immutable: share it between copies
             self._catalogs[key] = generate_catalog(n_products, n_goals, catalog_seed)
         self.catalog = self._catalogs[key]
@@ -460,16 +533,16 @@ class WebShopEnv(gym.Env):
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
+        if options is not None and not isinstance(options, dict):
+            raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
         options = dict(options or {})
         if set(options) - {"goal_index"}:
             raise ValueError(
                 f"options: unknown keys {sorted(set(options) - {'goal_index'})}; allowed: ['goal_index']"
             )
         if "goal_index" in options:
-            gi = int(options["goal_index"])
-            if not 0 <= gi < len(self.catalog.goals):
-                raise ValueError(f"options.goal_index: got {gi}; must be in [0, {len(self.catalog.goals)})")
+            gi = check_int("options.goal_index", options["goal_index"], 0, len(self.catalog.goals) - 1)
         else:
             gi = int(self.goal_ids[int(self.np_random.integers(len(self.goal_ids)))])
         self.goal_index = gi
@@ -480,18 +553,15 @@ class WebShopEnv(gym.Env):
         return self._obs(), self._info(True)
 
     def step(self, action: Any):
-        if self.goal is None or self._done:
-            raise RuntimeError("call reset() before step()")
+        check_step_allowed(self.goal is not None, self._done)
         if isinstance(action, str):
-            text = action.strip().lower()
-            valid = text in self._actions or (self._page == "search" and _SEARCH.match(text) is not None)
+            if len(action) > MAX_ACTION_CHARS:  # refused unparsed: parsing stays bounded
+                text, valid = "", False
+            else:
+                text = action.strip().lower()
+                valid = text in self._actions or (self._page == "search" and search_query(text) is not None)
         else:
-            try:
-                index = int(action)
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"action: got {action!r}; expected an index or an action string") from e
-            if not 0 <= index < self.max_actions:
-                raise ValueError(f"action: got {index}; expected an index in [0, {self.max_actions})")
+            index = check_index_action(action, self.max_actions, " or an action string")
             valid = index < len(self._actions)
             text = self._actions[index] if valid else ""
         self._steps += 1
@@ -530,13 +600,9 @@ class WebShopEnv(gym.Env):
 
     def _apply(self, text: str) -> tuple[bool, float, dict[str, Any]]:
         cat = self.catalog
-        m = _SEARCH.match(text)
-        if m is not None:
-            query, limit = m.group(1), None
-            price = _PRICE_FILTER.search(query)
-            if price is not None:  # "under 40 dollars": the shop's price filter
-                limit = float(price.group(1))
-                query = _PRICE_FILTER.sub(" ", query)
+        query = search_query(text)
+        if query is not None:
+            query, limit = split_price_filter(query)  # "under 40 dollars": the shop's price filter
             found = cat.search(query, self.search_top if limit is None else len(cat.products))
             if limit is not None:
                 found = [i for i in found if cat.products[i].price <= limit][: self.search_top]

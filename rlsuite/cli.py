@@ -1,12 +1,53 @@
-"""The ``rlsuite`` command line (also ``python -m rlsuite``)."""
+"""The ``rlsuite`` command line (also ``python -m rlsuite``).
+
+User errors (a number out of range, an unknown policy or env id, an output path that cannot be
+written) exit with status 2, the usage line and a message naming the argument; no traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _integer(text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}; must be an integer") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``1.5``, ``0`` and ``-3`` are refused)."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {value}; must be an integer >= 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"got {value}; must be an integer >= 0")
+    return value
+
+
+def _check_writable(parser: argparse.ArgumentParser, option: str, path: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    p = Path(path)
+    if not path or p.is_dir():
+        parser.error(f"{option}: got {path!r}; must be a file path, not a folder")
+    folder = p.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the nearest existing folder: missing ones are created
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        parser.error(f"{option}: got {path!r}; cannot write in {str(folder)!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlsuite", description="rlsuite: RL environments, agents and baselines"
     )
@@ -14,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="run every available policy on InvMgmt-v0, print KPIs, write a plot")
     demo.add_argument("--env", default="InvMgmt-v0", help="environment id (default: InvMgmt-v0)")
-    demo.add_argument("--episodes", type=int, default=100, help="episodes (seeds) per policy")
-    demo.add_argument("--seed", type=int, default=0, help="first seed")
+    demo.add_argument("--episodes", type=positive_int, default=100, help="episodes (seeds) per policy")
+    demo.add_argument("--seed", type=non_negative_int, default=0, help="first seed")
     demo.add_argument("--out", default="demo_output", help="output folder for kpis.csv and demo.png")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     ev = sub.add_parser(
@@ -23,14 +64,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ev.add_argument("policy", help="zero, constant, random, base-stock (= newsvendor), newsvendor, sS, dlp")
     ev.add_argument("env_id", help="an InvMgmt id, e.g. InvMgmt-v0")
-    ev.add_argument("--seeds", type=int, nargs="+", help="episode seeds (default: 0..episodes-1)")
-    ev.add_argument("--episodes", type=int, default=10, help="episodes when --seeds is not given")
-    ev.add_argument("--periods", type=int, help="episode length (default: the env's)")
-    ev.add_argument("--warmup", type=int, default=0, help="warm-up periods for the long-run average cost")
+    ev.add_argument(
+        "--seeds", type=non_negative_int, nargs="+", help="episode seeds (default: 0..episodes-1)"
+    )
+    ev.add_argument("--episodes", type=positive_int, default=10, help="episodes when --seeds is not given")
+    ev.add_argument("--periods", type=positive_int, help="episode length (default: the env's)")
+    ev.add_argument(
+        "--warmup", type=non_negative_int, default=0, help="warm-up periods for the long-run average cost"
+    )
     ev.add_argument("--oracle", action="store_true", help="also report the gap to the hindsight oracle")
     ev.add_argument("--csv", help="write the per-policy summary to this CSV file")
     ev.add_argument("--plot", help="write a bar plot to this PNG file")
     sub.add_parser("envs", help="list the registered environment ids")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     if args.version:
@@ -39,14 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__version__)
         return 0
     if args.command == "demo":
-        if args.episodes < 1:
-            parser.error(f"--episodes: got {args.episodes}; must be >= 1")
-        from rlsuite.demo import run_demo
-
-        run_demo(
-            args.env, episodes=args.episodes, seed=args.seed, out=args.out, show_progress=not args.no_progress
-        )
-        return 0
+        return _demo(parser, args)
     if args.command == "evaluate":
         return _evaluate(parser, args)
     if args.command == "envs":
@@ -60,17 +103,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import rlsuite
+
+    if args.env not in rlsuite.envs.INVMGMT_IDS:
+        parser.error(f"--env: got {args.env!r}; allowed: {list(rlsuite.envs.INVMGMT_IDS)}")
+    _check_writable(parser, "--out", str(Path(args.out) / "kpis.csv"))
+    from rlsuite.demo import run_demo
+
+    try:
+        run_demo(
+            args.env, episodes=args.episodes, seed=args.seed, out=args.out, show_progress=not args.no_progress
+        )
+    except OSError as e:
+        parser.error(f"--out: could not write the results to {args.out!r}: {e}")
+    return 0
+
+
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    import csv
+    import gymnasium as gym
 
     import rlsuite
     from rlsuite.baselines.evaluation import POLICY_NAMES, policy_factory
+    from rlsuite.files import write_csv
     from rlsuite.progress import format_table
 
     if args.policy not in POLICY_NAMES:
         parser.error(f"policy: got {args.policy!r}; allowed: {list(POLICY_NAMES)}")
     if args.env_id not in rlsuite.envs.INVMGMT_IDS:
-        parser.error(f"env_id: got {args.env_id!r}; allowed: {sorted(rlsuite.envs.INVMGMT_IDS)}")
+        parser.error(f"env_id: got {args.env_id!r}; allowed: {list(rlsuite.envs.INVMGMT_IDS)}")
+    periods = args.periods or gym.make(args.env_id).unwrapped.num_periods
+    if args.warmup >= periods:
+        parser.error(f"--warmup: got {args.warmup}; must be < the episode length ({periods} periods)")
+    for option, path in (("--csv", args.csv), ("--plot", args.plot)):
+        if path is not None:
+            _check_writable(parser, option, path)
     result = rlsuite.evaluate(
         {args.policy: policy_factory(args.policy)},
         args.env_id,
@@ -97,13 +164,16 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         cols += ["avg_cost", "avg_cost_ci95"]
     print(format_table(rows, cols))
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        try:
+            write_csv(args.csv, rows, list(rows[0]))
+        except OSError as e:
+            parser.error(f"--csv: could not write {args.csv!r}: {e}")
     if args.plot:
         import matplotlib
 
         matplotlib.use("Agg")
-        result.plot(args.plot)
+        try:
+            result.plot(args.plot)
+        except OSError as e:
+            parser.error(f"--plot: could not write {args.plot!r}: {e}")
     return 0

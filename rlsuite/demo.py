@@ -7,11 +7,11 @@ table with 95% confidence intervals, and writes ``kpis.csv`` and ``demo.png`` to
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 from typing import Any
 
+from rlsuite.files import write_csv
 from rlsuite.progress import format_table
 
 DEMO_POLICIES = ("zero", "constant", "random", "newsvendor", "sS")
@@ -36,6 +36,14 @@ def run_demo(
 ) -> list[dict[str, Any]]:
     import matplotlib
 
+    import rlsuite
+    from rlsuite.baselines._validate import check_bool, check_int
+
+    if not isinstance(env_id, str) or env_id not in rlsuite.envs.INVMGMT_IDS:
+        raise ValueError(f"env_id: got {env_id!r}; allowed: {list(rlsuite.envs.INVMGMT_IDS)}")
+    episodes = check_int("episodes", episodes, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    show_progress = check_bool("show_progress", show_progress)
     matplotlib.use("Agg")
     import torch
 
@@ -55,10 +63,7 @@ def run_demo(
     oracle_row["profit"], oracle_row["profit_ci95"] = rows[0]["oracle_profit"], rows[0]["oracle_profit_ci95"]
     print(format_table([*rows, oracle_row], COLUMNS))
     print(f"done in {time.perf_counter() - t0:.1f} s")
-    with (out / "kpis.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out / "kpis.csv", rows, list(rows[0]))
     result.plot(out / "demo.png")
     print(f"wrote {out / 'kpis.csv'} and {out / 'demo.png'}")
     return rows

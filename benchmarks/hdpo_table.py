@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlsuite.files import append_csv, save_figure
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CSV = RESULTS / "hdpo_table.csv"
 FIELDS = [
@@ -248,13 +250,8 @@ def done_pairs() -> set[tuple[str, str]]:
 
 
 def append(row: dict[str, Any]) -> None:
-    new = not CSV.exists()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with CSV.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            w.writeheader()
-        w.writerow({k: row.get(k, "") for k in FIELDS})
+    append_csv(CSV, [{k: row.get(k, "") for k in FIELDS}], FIELDS)
     print(
         f"{row['setting']:<22} {row['method']:<11} cost {row['avg_cost']:.4f} ± {row['ci95']:.4f}"
         f"  gap {row.get('gap_pct', '')!s:>8}  train {row.get('train_s', '')!s:>7} s",
@@ -301,7 +298,7 @@ def plot() -> None:
     ax.set_title("Long-run average cost on common test traces (lower is better)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(CSV.with_suffix(".png"), dpi=120)
+    save_figure(fig, CSV.with_suffix(".png"), dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:

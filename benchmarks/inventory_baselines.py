@@ -14,7 +14,6 @@ Writes ``benchmarks/results/inventory_baselines.csv`` (with the command) and ``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ import torch
 import rlsuite
 from rlsuite.baselines import BaseStockPolicy, RollingHorizonLPPolicy, search_base_stock_levels
 from rlsuite.baselines.evaluation import from_env
+from rlsuite.files import save_figure, write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = [42, 123, 456, 789, 1011, 2022, 3033, 4044, 5055, 6066]
@@ -170,7 +170,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("InvMgmt baselines on gym-invmgmt's ten seeds (T = 30)")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -191,10 +191,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for r in rows:
         r["command"] = command
     args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "inventory_baselines.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out / "inventory_baselines.csv", rows, list(rows[0]))
     plot(rows, args.out / "inventory_baselines.png")
     from rlsuite.progress import format_table
 

@@ -12,7 +12,6 @@ to ``benchmarks/results/``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 import rlsuite
+from rlsuite.files import save_figure, write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -145,10 +145,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"
     csv_path = args.out / f"inventory_throughput{suffix}.csv"
-    with csv_path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(csv_path, rows, list(rows[0]))
     _plot(rows, args.out / f"inventory_throughput{suffix}.png")
     print("\nratio vs gym-invmgmt:")
     for r in rows[1:]:
@@ -190,7 +187,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
             fontsize=7,
         )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from rlsuite.files import atomic_write, save_figure, write_csv
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CURVES = RESULTS / "mujoco"
 ENVS = ["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5"]
@@ -96,7 +98,7 @@ def run(job: tuple[str, str, int, int]) -> str:
             done = term or trunc
         evals.append(total)
     CURVES.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["timesteps", "ep_rew_mean", "seconds"])
         w.writeheader()
         w.writerows(rows)
@@ -151,12 +153,9 @@ def summarize(command: str) -> None:
         ax.set(title=env_id, xlabel="timesteps", ylabel="training return (last 10 episodes)")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "mujoco_returns.png", dpi=110)
+    save_figure(fig, RESULTS / "mujoco_returns.png", dpi=110)
     if out:
-        with (RESULTS / "mujoco_returns.csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(out[0]))
-            w.writeheader()
-            w.writerows(out)
+        write_csv(RESULTS / "mujoco_returns.csv", out, list(out[0]))
         for r in out:
             print(
                 f"{r['env']:16s} {r['algo']} seeds {r['seeds']}: "

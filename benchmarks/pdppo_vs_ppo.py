@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from rlsuite.files import append_csv, save_figure
+
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = RESULTS / "pdppo_vs_ppo.csv"
 CURVES = RESULTS / "pdppo_vs_ppo_curves.csv"
@@ -209,20 +211,20 @@ def binned_curve(timesteps: list[int], returns: list[float], steps: int) -> list
 def _append(row: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     row.setdefault("command", " ".join(["python", "benchmarks/pdppo_vs_ppo.py", *sys.argv[1:]]))
-    new = not OUT.exists()
-    with OUT.open("a", newline="") as f:
-        w = csv.DictWriter(f, FIELDS, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    append_csv(OUT, [row], FIELDS, extrasaction="ignore")
     if "curve_t" in row:
-        new = not CURVES.exists()
-        with CURVES.open("a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["setting", "method", "seed", "timestep", "return", "episodes"])
-            for t, r, n in binned_curve(row["curve_t"], row["curve_r"], row["steps"]):
-                w.writerow([row["setting"], row["method"], row["seed"], t, f"{r:.4f}", n])
+        curve = [
+            {
+                "setting": row["setting"],
+                "method": row["method"],
+                "seed": row["seed"],
+                "timestep": t,
+                "return": f"{r:.4f}",
+                "episodes": n,
+            }
+            for t, r, n in binned_curve(row["curve_t"], row["curve_r"], row["steps"])
+        ]
+        append_csv(CURVES, curve, ["setting", "method", "seed", "timestep", "return", "episodes"])
 
 
 def _done() -> set[tuple[str, str, int]]:
@@ -327,7 +329,7 @@ def plot() -> None:
             ax2.annotate(f"{value:.0f}", (s["method"], value), ha="center", va="bottom")
     fig.suptitle("PDPPO vs PPO, identical budgets and hyperparameters (`python benchmarks/pdppo_vs_ppo.py`)")
     fig.tight_layout()
-    fig.savefig(PLOT, dpi=110)
+    save_figure(fig, PLOT, dpi=110)
     print(f"wrote {PLOT}")
 
 

@@ -16,7 +16,6 @@ Writes ``benchmarks/results/ppo_vs_sb3.csv`` (with the command) and ``.png``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -26,6 +25,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+
+from rlsuite.files import save_figure, write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -102,10 +103,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         r["command"] = command
         r["torch"] = torch.__version__
     args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "ppo_vs_sb3.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out / "ppo_vs_sb3.csv", rows, list(rows[0]))
     summary = []
     for env_id in args.envs:
         by = {
@@ -152,7 +150,7 @@ def _plot(summary: list[Any], path: Path, steps: int) -> None:
         ax.set_title(title)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

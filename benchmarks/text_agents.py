@@ -24,6 +24,8 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from rlsuite.files import save_figure, write_csv
+
 RESULTS = Path(__file__).resolve().parent / "results"
 FIELDS = [
     "env",
@@ -224,10 +226,7 @@ def main(argv: list[str] | None = None) -> None:
             for k in ("success", "ci_low", "ci_high", "mean_reward", "train_s"):
                 r[k] = float(r[k])
         rows = kept + rows
-    with out.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out, rows, FIELDS)
     plot(rows)
 
 
@@ -256,7 +255,7 @@ def plot(rows: list[dict[str, Any]]) -> None:
     ax.set_ylim(0, 118)
     ax.legend(fontsize=8, ncol=len(methods), loc="upper center")
     fig.tight_layout()
-    fig.savefig(RESULTS / "text_agents.png", dpi=120)
+    save_figure(fig, RESULTS / "text_agents.png", dpi=120)
 
 
 if __name__ == "__main__":

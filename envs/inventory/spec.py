@@ -667,6 +667,8 @@ def _build(kind: type, d: Any, where: str) -> Any:
         raise _err(where, sorted(missing), "missing required fields")
     try:
         return kind(**d)
+    except ArgumentTypeError:  # a field of the wrong type: already names the field
+        raise
     except TypeError as e:  # pragma: no cover - guarded above
         raise ValueError(f"{where}: {e}") from e
 

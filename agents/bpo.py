@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from .common.base import OnPolicyAlgorithm
 from .common.buffers import RolloutBatch
 from .common.policies import PolicyOutput
+from .common.validation import check_bool, check_float
 
 
 def bpo_target_ratio(x: Tensor, eps: float, lam: float) -> Tensor:
@@ -60,14 +61,18 @@ class BPO(OnPolicyAlgorithm):
     def __init__(self, policy: Any, env: Any, max_grad_norm: float = 1.0, **kwargs: Any) -> None:
         kwargs.setdefault("normalize_advantage", False)
         super().__init__(policy, env, max_grad_norm=max_grad_norm, **kwargs)
-        eps, lam = self.algo_kwargs["clip_range"], self.algo_kwargs["lam"]
-        if not 0.0 < float(eps) < 1.0:
-            raise ValueError(f"clip_range: got {eps}; BPO's eps must be in (0, 1)")
-        if not float(lam) > 0.0:
-            raise ValueError(f"lam: got {lam}; the sigmoid temperature must be > 0")
+
+    def _check_algo_kwargs(self) -> None:
+        kw = self.algo_kwargs
+        kw["clip_range"] = check_float(
+            "clip_range", kw["clip_range"], 0.0, 1.0, low_open=True, high_open=True
+        )
+        kw["lam"] = check_float("lam", kw["lam"], low=0.0, low_open=True)  # the sigmoid temperature
+        kw["u_coef"] = check_float("u_coef", kw["u_coef"], low=0.0)
+        kw["use_median"] = check_bool("use_median", kw["use_median"])
 
     def compute_loss(self, batch: RolloutBatch, out: PolicyOutput) -> tuple[Tensor, dict[str, float]]:
-        eps, lam = float(self.algo_kwargs["clip_range"]), float(self.algo_kwargs["lam"])
+        eps, lam = self.algo_kwargs["clip_range"], self.algo_kwargs["lam"]
         returns = batch.returns
         assert out.median is not None
         if self.algo_kwargs["use_median"]:
@@ -81,12 +86,7 @@ class BPO(OnPolicyAlgorithm):
         pi_loss = bpo_policy_loss(ratio, target, returns - out.values.detach())
         v_loss = ((returns - out.values) ** 2).mean()
         entropy = out.entropy.mean()
-        loss = (
-            pi_loss
-            + self.vf_coef * v_loss
-            + float(self.algo_kwargs["u_coef"]) * u_loss
-            - self.ent_coef * entropy
-        )
+        loss = pi_loss + self.vf_coef * v_loss + self.algo_kwargs["u_coef"] * u_loss - self.ent_coef * entropy
         with torch.no_grad():
             clip_fraction = float(((ratio - 1).abs() > eps).float().mean())
         return loss, {

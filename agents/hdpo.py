@@ -47,15 +47,24 @@ from .common.base import _schedule, _schedule_from_json, _schedule_to_json, clip
 from .common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from .common.logger import Logger, next_run_dir
 from .common.persistence import ParametersMixin, read_model_zip, write_model_zip
+from .common.validation import (
+    NonFiniteError,
+    accepted_kwargs,
+    check_bool,
+    check_callbacks,
+    check_choice,
+    check_int,
+    check_kwargs_keys,
+    check_mapping,
+    check_nonnegative_int,
+    check_optional_float,
+    check_optional_str,
+    check_positive_int,
+    check_seed,
+)
 from .inventory_policies import INVENTORY_POLICY_ALIASES, InventoryPolicyNet
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def _positive_int(name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name}: got {v!r}; must be a positive integer")
-    return int(v)
 
 
 def _core_description(env: Any, env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -155,6 +164,8 @@ class HDPO(ParametersMixin):
         random_initial_state: start rollouts from random on-hand and pipeline inventories
             (U[0, 1] x mean demand per slot, as HDPO) instead of the env's initial state.
         dtype: ``"float32"`` (default, fast) or ``"float64"`` for the simulator and the policy.
+        check_finite: stop ``learn`` with an error naming the epoch at the first non-finite
+            training cost, before the parameters are updated with it.
     """
 
     policy_aliases = INVENTORY_POLICY_ALIASES
@@ -182,48 +193,48 @@ class HDPO(ParametersMixin):
         verbose: int = 0,
         seed: int | None = None,
         device: str | torch.device = "auto",
+        check_finite: bool = True,
         _description: dict[str, Any] | None = None,
     ) -> None:
         if isinstance(policy, str):
             if policy not in self.policy_aliases:
                 raise ValueError(f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or a class")
             self.policy_class: Any = self.policy_aliases[policy]
-        else:
+        elif callable(policy):
             self.policy_class = policy
+        else:
+            raise TypeError(f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or a class")
         self.policy_name = policy if isinstance(policy, str) else f"{policy.__module__}:{policy.__qualname__}"
         self.learning_rate = learning_rate
         self.lr_schedule = _schedule(learning_rate, "learning_rate")
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.n_train = _positive_int("n_train", n_train)
-        self.n_dev = _positive_int("n_dev", n_dev)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.n_train = check_positive_int("n_train", n_train)
+        self.n_dev = check_positive_int("n_dev", n_dev)
         if self.batch_size > self.n_train:
             raise ValueError(f"batch_size: got {batch_size}, larger than n_train = {n_train}")
-        self.train_periods = _positive_int("train_periods", train_periods)
-        self.dev_periods = _positive_int("dev_periods", dev_periods)
-        for name, w, t in (
-            ("train_warmup", train_warmup, train_periods),
-            ("dev_warmup", dev_warmup, dev_periods),
-        ):
-            if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or not 0 <= w < t:
-                raise ValueError(f"{name}: got {w!r}; must be an integer in [0, {t})")
-        self.train_warmup, self.dev_warmup = int(train_warmup), int(dev_warmup)
-        self.eval_every = _positive_int("eval_every", eval_every)
-        self.patience = None if patience is None else _positive_int("patience", patience)
-        if max_grad_norm is not None and not max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm: got {max_grad_norm!r}; must be > 0 or None")
-        self.max_grad_norm = max_grad_norm
-        self.random_initial_state = bool(random_initial_state)
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype: got {dtype!r}; allowed: {sorted(_DTYPES)}")
-        self.dtype_name = dtype
+        self.train_periods = check_positive_int("train_periods", train_periods)
+        self.dev_periods = check_positive_int("dev_periods", dev_periods)
+        self.train_warmup = check_int("train_warmup", train_warmup, 0, self.train_periods - 1)
+        self.dev_warmup = check_int("dev_warmup", dev_warmup, 0, self.dev_periods - 1)
+        self.eval_every = check_positive_int("eval_every", eval_every)
+        self.patience = None if patience is None else check_positive_int("patience", patience)
+        self.max_grad_norm = check_optional_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
+        self.random_initial_state = check_bool("random_initial_state", random_initial_state)
+        self.dtype_name = check_choice("dtype", dtype, sorted(_DTYPES))
         self.dtype = _DTYPES[dtype]
-        self.policy_kwargs = dict(policy_kwargs or {})
-        self.tensorboard_log = tensorboard_log
-        self.verbose = int(verbose)
-        self.seed = seed
+        self.policy_kwargs = check_mapping("policy_kwargs", policy_kwargs)
+        is_class = isinstance(self.policy_class, type)
+        allowed = accepted_kwargs(
+            self.policy_class.__init__ if is_class else self.policy_class, 2 if is_class else 1
+        )
+        check_kwargs_keys("policy_kwargs", self.policy_kwargs, allowed)  # after self (a class) and core
+        self.tensorboard_log = check_optional_str("tensorboard_log", tensorboard_log)
+        self.verbose = check_nonnegative_int("verbose", verbose)
+        self.seed = check_seed("seed", seed)
+        self.check_finite = check_bool("check_finite", check_finite)
         # Unlike the on-policy agents (small batches, env-bound), HDPO simulates thousands of traces
         # per step: "auto" picks CUDA when present.
-        if device == "auto":
+        if isinstance(device, str) and device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = resolve_device(device)
         if _description is None:
@@ -248,8 +259,8 @@ class HDPO(ParametersMixin):
         self.core = _build_core(self.description, self.dtype, self.device)
         try:
             self.policy: InventoryPolicyNet = self.policy_class(self.core, **self.policy_kwargs)
-        except TypeError as e:
-            raise ValueError(f"policy_kwargs: {e}") from e
+        except TypeError as e:  # a wrong type, or a key the policy does not take
+            raise TypeError(f"policy_kwargs: {e}") from e
         self.policy.to(device=self.device, dtype=self.dtype)
         if not any(p.requires_grad for p in self.policy.parameters()):
             raise ValueError("policy: has no trainable parameters")
@@ -306,9 +317,14 @@ class HDPO(ParametersMixin):
         steps_per_epoch = math.ceil(self.n_train / self.batch_size)
         per_step = self.batch_size * self.train_periods
         if epochs is not None:
-            n_steps = _positive_int("epochs", epochs) * steps_per_epoch
+            n_steps = check_positive_int("epochs", epochs) * steps_per_epoch
         else:
-            n_steps = math.ceil(_positive_int("total_timesteps", total_timesteps) / per_step)
+            n_steps = math.ceil(check_positive_int("total_timesteps", total_timesteps) / per_step)
+        log_interval = check_nonnegative_int("log_interval", log_interval)
+        tb_log_name = check_optional_str("tb_log_name", tb_log_name)
+        reset_num_timesteps = check_bool("reset_num_timesteps", reset_num_timesteps)
+        progress_bar = check_bool("progress_bar", progress_bar)
+        callbacks = check_callbacks("callback", callback)
         if reset_num_timesteps:
             self.num_timesteps, self._n_updates, self.epochs_done = 0, 0, 0
             self.best_dev_cost, self.dev_history = math.inf, []
@@ -318,7 +334,6 @@ class HDPO(ParametersMixin):
         if self.tensorboard_log is not None:
             run = next_run_dir(self.tensorboard_log, tb_log_name or "HDPO")
             self._logger = Logger(run, (["stdout"] if self.verbose >= 1 else []) + ["csv", "tensorboard"])
-        callbacks = callback if isinstance(callback, list) else ([callback] if callback is not None else [])
         if progress_bar:
             callbacks = [*callbacks, ProgressBarCallback()]
         cb = CallbackList(callbacks)
@@ -345,13 +360,24 @@ class HDPO(ParametersMixin):
             loss = -rewards.mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            # One host sync for both the loss and the reported cost, before the update.
+            loss_value, cost = torch.stack(
+                [loss.detach(), -rewards[:, self.train_warmup :].mean().detach()]
+            ).tolist()
+            if self.check_finite and not math.isfinite(loss_value):
+                raise NonFiniteError(
+                    f"learn: non-finite training cost {loss_value} in epoch {self.epochs_done + 1} "
+                    f"(gradient step {self._n_updates + 1}, num_timesteps={self.num_timesteps}); the "
+                    "parameters were not updated. Lower learning_rate or set max_grad_norm; "
+                    "check_finite=False turns this check off"
+                )
             if self.max_grad_norm is not None:
                 grad_norm = float(clip_grad_norm(self._params, self.max_grad_norm))
                 self.logger.record("train/grad_norm", grad_norm)
             self.optimizer.step()
             self._n_updates += 1
             self.num_timesteps += len(idx) * self.train_periods
-            losses.append(float(-rewards[:, self.train_warmup :].mean().detach()))
+            losses.append(cost)
             cb.update_locals({"loss": loss})
             if not cb.on_step():
                 break
@@ -411,6 +437,12 @@ class HDPO(ParametersMixin):
         """Long-run average cost per period after ``warmup`` on ``n_traces`` independent test
         traces (the paper's protocol: 5000 periods, 3000 warm-up): ``{"avg_cost", "ci95",
         "per_trace"}``. ``round_orders`` rounds orders to integers (HDPO's test-time option)."""
+        n_traces = check_positive_int("n_traces", n_traces)
+        periods = check_positive_int("periods", periods)
+        warmup = check_int("warmup", warmup, 0, periods - 1)
+        seed = check_seed("seed", seed)
+        round_orders = check_bool("round_orders", round_orders)
+        chunk = check_positive_int("chunk", chunk)
         demand = torch.as_tensor(sample_traces(self.core, n_traces, periods, seed), dtype=self.dtype)
         state = initial_states(self.core, n_traces, np.random.default_rng(seed), self.random_initial_state)
         self.policy.eval()
@@ -428,18 +460,32 @@ class HDPO(ParametersMixin):
     ) -> tuple[np.ndarray, None]:
         """Orders for one flat observation ``[obs_dim]`` or a batch ``[B, obs_dim]`` (a ``dict``
         observation's ``"flat"`` entry is used). The policy is deterministic: ``deterministic`` is
-        accepted for SB3 compatibility."""
+        accepted for SB3 compatibility. Non-numeric or non-finite observations raise."""
+        check_bool("deterministic", deterministic)
+        name = "observation"
         if isinstance(observation, Mapping):
             if "flat" not in observation:
-                raise ValueError("observation: a dict observation needs its 'flat' entry")
-            observation = observation["flat"]
-        obs = torch.as_tensor(np.asarray(observation), dtype=self.dtype, device=self.device)
+                raise ValueError(
+                    f"observation: a dict observation needs its 'flat' entry; got keys {list(observation)}"
+                )
+            observation, name = observation["flat"], "observation['flat']"
+        if isinstance(observation, Tensor):
+            observation = observation.detach().cpu().numpy()
+        try:
+            arr = np.asarray(observation)
+        except ValueError as e:  # ragged nested lists
+            raise ValueError(f"{name}: not a rectangular array ({e})") from e
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: got values of dtype {arr.dtype}; must be numbers")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ValueError(f"{name}: contains NaN or inf; observations must be finite")
+        obs = torch.as_tensor(arr, dtype=self.dtype, device=self.device)
         single = obs.ndim == 1
         if single:
             obs = obs.unsqueeze(0)
         if obs.ndim != 2 or obs.shape[1] != self.core.obs_dim:
             raise ValueError(
-                f"observation: expected shape ({self.core.obs_dim},) or (B, {self.core.obs_dim}), "
+                f"{name}: expected shape ({self.core.obs_dim},) or (B, {self.core.obs_dim}), "
                 f"got {tuple(np.shape(observation))}"
             )
         self.policy.eval()
@@ -471,6 +517,7 @@ class HDPO(ParametersMixin):
             "policy_kwargs": _kwargs_to_json(self.policy_kwargs),
             "seed": self.seed,
             "verbose": self.verbose,
+            "check_finite": self.check_finite,
         }
 
     def save(self, path: str | Path) -> None:

@@ -33,16 +33,20 @@ from torch import Tensor, nn
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import link_scale, node_demand_moments
 
+from .common.validation import (
+    check_bool,
+    check_choice,
+    check_int_list,
+    check_module_class,
+    check_positive_int,
+)
+
 FEASIBILITY = ("none", "proportional", "softmax")
 _ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
 def _activation(fn: type[nn.Module] | str) -> type[nn.Module]:
-    if isinstance(fn, str):
-        if fn not in _ACTIVATIONS:
-            raise ValueError(f"activation_fn: got {fn!r}; allowed: {sorted(_ACTIVATIONS)} or a class")
-        return _ACTIVATIONS[fn]
-    return fn
+    return check_module_class("activation_fn", fn, _ACTIVATIONS)
 
 
 def _mlp(sizes: list[int], activation: type[nn.Module], out: int) -> nn.Sequential:
@@ -58,8 +62,7 @@ class InventoryPolicyNet(nn.Module, ABC):
 
     def __init__(self, core: InventoryCore, feasibility: str = "none") -> None:
         super().__init__()
-        if feasibility not in FEASIBILITY:
-            raise ValueError(f"feasibility: got {feasibility!r}; allowed: {list(FEASIBILITY)}")
+        check_choice("feasibility", feasibility, FEASIBILITY)
         self.core = core
         self.feasibility = feasibility
         self.n_links = core.n_links
@@ -143,13 +146,15 @@ class InventoryMlpPolicy(InventoryPolicyNet):
         super().__init__(core, feasibility)
         if features is None:
             features = ("on_hand", "pipeline", "unmet") if core.backlog else ("on_hand", "pipeline")
+        if not isinstance(features, (list, tuple)) or not all(isinstance(f, str) for f in features):
+            raise TypeError(f"features: got {features!r}; must be a list of names from {list(self.FEATURES)}")
         bad = set(features) - set(self.FEATURES)
         if bad or not features:
             raise ValueError(
                 f"features: got {list(features)}; allowed: non-empty subset of {list(self.FEATURES)}"
             )
         self.features = tuple(features)
-        net_arch = [32, 32, 32] if net_arch is None else [int(n) for n in net_arch]
+        net_arch = [32, 32, 32] if net_arch is None else check_int_list("net_arch", net_arch)
         idx = core.observation_index()
         mean, _ = node_demand_moments(core)
         m_mean = np.array([max(m.demand.mean, 1e-3) for m in core.spec.markets])
@@ -201,7 +206,7 @@ class BaseStockParamPolicy(InventoryPolicyNet):
         super().__init__(core, feasibility)
         from rlsuite.baselines.policies import BaseStockPolicy
 
-        self.echelon = bool(echelon)
+        self.echelon = check_bool("echelon", echelon)
         start = BaseStockPolicy.newsvendor(core) if init is None else BaseStockPolicy(core, np.asarray(init))
         self._rule = BaseStockPolicy(core, start.levels, echelon=self.echelon)
         mean, _ = node_demand_moments(core)
@@ -268,8 +273,10 @@ class GNNPolicy(InventoryPolicyNet):
         except ImportError as e:  # pragma: no cover - exercised without the extra
             raise ImportError('GNNPolicy needs torch-geometric: pip install "rlsuite[graph]"') from e
         act = _activation(activation_fn)
-        self.hidden, self.rounds = int(hidden), int(rounds)
-        self.max_lead = max(8, core.max_lead) if max_lead is None else int(max_lead)
+        self.hidden, self.rounds = check_positive_int("hidden", hidden), check_positive_int("rounds", rounds)
+        self.max_lead = (
+            max(8, core.max_lead) if max_lead is None else check_positive_int("max_lead", max_lead)
+        )
         static = core.graph_static()
         self._const("edge_index", static["edge_index"], dtype=torch.long)
         nodes = core.spec.nodes

@@ -39,6 +39,7 @@ from torch import Tensor
 from .common.buffers import RolloutBatch
 from .common.callbacks import BaseCallback
 from .common.policies import PolicyOutput
+from .common.validation import check_choice, check_float
 from .common.vec_env import step_info
 from .ppo import PPO
 
@@ -74,20 +75,20 @@ class PDPPO(PPO):
     extra_policy_kwargs: ClassVar[dict[str, Any]] = {"post_decision_critic": True}
 
     def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
-        advantage = kwargs.get("advantage", "gae")
-        if advantage not in ADVANTAGES:
-            raise ValueError(f"advantage: got {advantage!r}; allowed: {list(ADVANTAGES)}")
         super().__init__(policy, env, **kwargs)
         if self.algo_kwargs["advantage"] == "mc":
             self.gae_lambda = 1.0
-        self.post_vf_coef = float(self.algo_kwargs["post_vf_coef"])
-        if self.post_vf_coef < 0:
-            raise ValueError(f"post_vf_coef: got {self.post_vf_coef}; allowed: >= 0")
         if self.observation_space is not None and not isinstance(self.observation_space, spaces.Box):
             raise ValueError(
                 f"PDPPO: observations must be a flat Box (post-decision observations share its layout); "
                 f"got {type(self.observation_space).__name__}"
             )
+
+    def _check_algo_kwargs(self) -> None:
+        super()._check_algo_kwargs()
+        kw = self.algo_kwargs
+        check_choice("advantage", kw["advantage"], ADVANTAGES)
+        kw["post_vf_coef"] = self.post_vf_coef = check_float("post_vf_coef", kw["post_vf_coef"], low=0.0)
 
     # ------------------------------------------------------------------ collection
     def _on_env_step(self, infos: Any, done: np.ndarray, valid: np.ndarray) -> None:
@@ -111,6 +112,10 @@ class PDPPO(PPO):
         r_post = step_info(infos, "post_decision_reward", n)
         r = np.zeros(n) if r_post is None else r_post[:, 0]
         r = np.where(valid, r, 0.0)
+        if self.check_finite:
+            self._check_finite_step(
+                post, r, "info['post_decision_obs' / 'post_decision_reward']", self.num_timesteps + n
+            )
         if self.reward_normalizer is not None:  # same scale as the stored rewards
             r = r / float(torch.sqrt(self.reward_normalizer.rms.var + 1e-8))
         buf.extras["post_reward"][t] = torch.as_tensor(r, dtype=torch.float32, device=self.device)

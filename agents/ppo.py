@@ -33,8 +33,8 @@ class PPO(OnPolicyAlgorithm):
 
     algo_defaults: ClassVar[dict[str, Any]] = {"clip_range": 0.2, "clip_range_vf": None}
 
-    def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
-        super().__init__(policy, env, **kwargs)
+    def _check_algo_kwargs(self) -> None:
+        # Clip ranges are > 0 at the start; a schedule may anneal them to 0.
         self.clip_range = _schedule(self.algo_kwargs["clip_range"], "clip_range")
         vf = self.algo_kwargs["clip_range_vf"]
         self.clip_range_vf = None if vf is None else _schedule(vf, "clip_range_vf")

@@ -14,11 +14,13 @@ inserts after an episode end is never trained on.
 from __future__ import annotations
 
 import importlib
+import math
+import numbers
 import time
 import warnings
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +38,20 @@ from .normalize import ObservationNormalizer, RewardNormalizer
 from .persistence import ParametersMixin, read_model_zip, write_model_zip
 from .policies import MASK_KEY, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
 from .spaces import space_from_json, space_to_json, spaces_equal
+from .validation import (
+    NonFiniteError,
+    accepted_kwargs,
+    check_bool,
+    check_callbacks,
+    check_float,
+    check_kwargs_keys,
+    check_mapping,
+    check_nonnegative_int,
+    check_optional_float,
+    check_optional_str,
+    check_positive_int,
+    check_seed,
+)
 from .vec_env import SingleEnvVector, original_rewards
 
 Schedule = Callable[[float], float]
@@ -46,7 +62,8 @@ class LinearSchedule:
     Serializable, so a model saved with it loads without overrides."""
 
     def __init__(self, start: float, end: float = 0.0) -> None:
-        self.start, self.end = float(start), float(end)
+        self.start = check_float("linear_schedule start", start)
+        self.end = check_float("linear_schedule end", end)
 
     def __call__(self, progress_remaining: float) -> float:
         return self.end + (self.start - self.end) * progress_remaining
@@ -60,12 +77,43 @@ def linear_schedule(start: float, end: float = 0.0) -> LinearSchedule:
     return LinearSchedule(start, end)
 
 
-def _schedule(value: float | Schedule, name: str) -> Schedule:
-    if callable(value):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise ValueError(f"{name}: got {value!r}; expected a finite number or a schedule callable")
-    v = float(value)
+class CheckedSchedule:
+    """A schedule whose every value is checked to lie in ``[low, high]`` (finite), so that a
+    learning rate or a clip range that goes negative or NaN stops training with its name."""
+
+    def __init__(self, fn: Schedule, name: str, low: float, high: float) -> None:
+        self.fn, self.name, self.low, self.high = fn, name, low, high
+
+    def __call__(self, progress_remaining: float) -> float:
+        v = self.fn(progress_remaining)
+        if type(v) is float and self.low <= v <= self.high:  # fast path (NaN fails the comparison)
+            return v
+        return check_float(
+            f"{self.name} (schedule at progress_remaining={progress_remaining:.4g})",
+            v,
+            self.low,
+            None if math.isinf(self.high) else self.high,
+        )
+
+
+def _schedule(
+    value: float | Schedule, name: str, low: float = 0.0, high: float = math.inf, positive_start: bool = True
+) -> Schedule:
+    """A constant or a schedule of ``progress_remaining`` (1 -> 0) checked to stay in ``[low, high]``
+    (finite); with ``positive_start`` a constant, and a schedule's first value, must exceed ``low``
+    (a schedule may anneal down to ``low``, as ``linear_schedule(3e-4)`` does to 0)."""
+    upper = None if math.isinf(high) else high
+    if callable(value) and not isinstance(value, type):
+        start = value(1.0)
+        check_float(f"{name} (schedule at progress_remaining=1)", start, low, upper, low_open=positive_start)
+        check_float(f"{name} (schedule at progress_remaining=0)", value(0.0), low, upper)
+        return CheckedSchedule(value, name, low, high)
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name}: got {value!r} ({type(value).__name__}); must be a finite number or a schedule "
+            "callable of progress_remaining (1 -> 0)"
+        )
+    v = check_float(name, value, low, upper, low_open=positive_start)
     return lambda _progress: v
 
 
@@ -86,11 +134,23 @@ def _schedule_from_json(value: Any) -> Any:
 def resolve_device(device: str | torch.device) -> torch.device:
     """``auto`` -> CPU: small MLP policies train faster on the CPU than on a GPU (the env is
     the bottleneck, SB3#1770); pass ``device="cuda"`` explicitly for large networks."""
-    if device == "auto":
+    if isinstance(device, str) and device == "auto":
         return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: got {device!r} but CUDA is not available")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device: got {device!r}; must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"device: got {device!r}; must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device: got {device!r}; allowed types: cpu, cuda, mps")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: got {device!r} but CUDA is not available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device: got {device!r}; only {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device: got {device!r} but MPS is not available")
     return dev
 
 
@@ -129,50 +189,66 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         normalize_reward: bool = False,
         clip_obs: float = 10.0,
         clip_reward: float = 10.0,
+        check_finite: bool = True,
         _init_setup_model: bool = True,
         **algo_kwargs: Any,
     ) -> None:
         unknown = set(algo_kwargs) - set(self.algo_defaults)
         if unknown:
-            raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(unknown)}")
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword arguments {sorted(unknown)}; "
+                f"allowed algorithm arguments: {sorted(self.algo_defaults)}"
+            )
         self.algo_kwargs = {**self.algo_defaults, **algo_kwargs}
-        self._check_hyperparameters(n_steps, batch_size, n_epochs, gamma, gae_lambda, n_envs, max_grad_norm)
+        self.n_steps = check_positive_int("n_steps", n_steps)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.n_epochs = check_positive_int("n_epochs", n_epochs)
+        self.gamma = check_float("gamma", gamma, 0.0, 1.0)
+        self.gae_lambda = check_float("gae_lambda", gae_lambda, 0.0, 1.0)
+        self.ent_coef = check_float("ent_coef", ent_coef, low=0.0)
+        self.vf_coef = check_float("vf_coef", vf_coef, low=0.0)
+        self.max_grad_norm = check_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
+        self.normalize_advantage = check_bool("normalize_advantage", normalize_advantage)
+        self.target_kl = check_optional_float("target_kl", target_kl, low=0.0, low_open=True)
+        self.stats_window_size = check_positive_int("stats_window_size", stats_window_size)
+        self.tensorboard_log = check_optional_str("tensorboard_log", tensorboard_log)
+        self.verbose = check_nonnegative_int("verbose", verbose)
+        self.seed = check_seed("seed", seed)
+        self.normalize_observation = check_bool("normalize_observation", normalize_observation)
+        self.normalize_reward = check_bool("normalize_reward", normalize_reward)
+        self.clip_obs = check_float("clip_obs", clip_obs, low=0.0, low_open=True)
+        self.clip_reward = check_float("clip_reward", clip_reward, low=0.0, low_open=True)
+        #: Stop ``learn`` at the first NaN/inf reward, observation or loss (one cheap check per step).
+        self.check_finite = check_bool("check_finite", check_finite)
+        self.learning_rate = learning_rate
+        self.lr_schedule = _schedule(learning_rate, "learning_rate")
+        self._check_algo_kwargs()
         if isinstance(policy, str):
             if policy not in self.policy_aliases:
                 raise ValueError(
                     f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or a policy class"
                 )
             policy_class = self.policy_aliases[policy]
-        else:
+        elif isinstance(policy, type) and issubclass(policy, nn.Module):
             policy_class = policy
+        else:
+            raise TypeError(
+                f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or an nn.Module policy class"
+            )
         self.policy_name = policy if isinstance(policy, str) else f"{policy.__module__}:{policy.__qualname__}"
         self.policy_class = policy_class
-        self.learning_rate = learning_rate
-        self.lr_schedule = _schedule(learning_rate, "learning_rate")
-        self.n_steps, self.batch_size, self.n_epochs = int(n_steps), int(batch_size), int(n_epochs)
-        self.gamma, self.gae_lambda = float(gamma), float(gae_lambda)
-        self.ent_coef, self.vf_coef, self.max_grad_norm = (
-            float(ent_coef),
-            float(vf_coef),
-            float(max_grad_norm),
+        self.policy_kwargs = check_mapping("policy_kwargs", policy_kwargs)
+        reserved = set(self.extra_policy_kwargs)
+        allowed = accepted_kwargs(policy_class.__init__, skip=3)  # self, observation_space, action_space
+        check_kwargs_keys(
+            "policy_kwargs", self.policy_kwargs, None if allowed is None else set(allowed) - reserved
         )
-        self.normalize_advantage = bool(normalize_advantage)
-        self.target_kl = target_kl
-        self.stats_window_size = int(stats_window_size)
-        self.tensorboard_log = tensorboard_log
-        self.policy_kwargs = dict(policy_kwargs or {})
-        self.verbose = int(verbose)
-        self.seed = seed
         self.device = resolve_device(device)
-        self.normalize_observation, self.normalize_reward = (
-            bool(normalize_observation),
-            bool(normalize_reward),
-        )
-        self.clip_obs, self.clip_reward = float(clip_obs), float(clip_reward)
-        self._requested_n_envs = int(n_envs)
+        self._requested_n_envs = check_positive_int("n_envs", n_envs)
         self.num_timesteps = 0
         self._total_timesteps = 0
         self._n_updates = 0
+        self._iteration = 0
         self._logger: Logger | None = None
         self.ep_info_buffer: deque[tuple[float, int]] = deque(maxlen=self.stats_window_size)
         #: Unshaped episode returns when the env is wrapped by rlsuite.shaping (else empty).
@@ -188,24 +264,9 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             self._setup_model()
 
     # ------------------------------------------------------------------ setup
-    @staticmethod
-    def _check_hyperparameters(
-        n_steps: int, batch_size: int, n_epochs: int, gamma: float, gae_lambda: float, n_envs: int, mgn: float
-    ) -> None:
-        for name, v in (
-            ("n_steps", n_steps),
-            ("batch_size", batch_size),
-            ("n_epochs", n_epochs),
-            ("n_envs", n_envs),
-        ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: got {v!r}; must be a positive integer")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma: got {gamma}; must be in [0, 1]")
-        if not 0.0 <= gae_lambda <= 1.0:
-            raise ValueError(f"gae_lambda: got {gae_lambda}; must be in [0, 1]")
-        if not mgn > 0:
-            raise ValueError(f"max_grad_norm: got {mgn}; must be > 0")
+    def _check_algo_kwargs(self) -> None:
+        """Check (and convert) the algorithm's own arguments in ``self.algo_kwargs``; called by the
+        constructor before the env is built. Algorithms with arguments override it."""
 
     def set_env(self, env: gym.Env | gym.vector.VectorEnv | str) -> None:
         """Attach an environment (its spaces must match the model's, if it has any)."""
@@ -331,12 +392,12 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         ``n_steps * n_envs``). Returns ``self``."""
         if self.env is None:
             raise ValueError("no env: pass one to the constructor, load(..., env=...) or set_env()")
-        if (
-            isinstance(total_timesteps, bool)
-            or not isinstance(total_timesteps, (int, np.integer))
-            or total_timesteps < 1
-        ):
-            raise ValueError(f"total_timesteps: got {total_timesteps!r}; must be a positive integer")
+        total_timesteps = check_positive_int("total_timesteps", total_timesteps)
+        log_interval = check_nonnegative_int("log_interval", log_interval)
+        tb_log_name = check_optional_str("tb_log_name", tb_log_name)
+        reset_num_timesteps = check_bool("reset_num_timesteps", reset_num_timesteps)
+        progress_bar = check_bool("progress_bar", progress_bar)
+        callbacks = check_callbacks("callback", callback)
         if reset_num_timesteps or self._last_obs is None:
             if reset_num_timesteps:
                 self.num_timesteps = 0
@@ -346,6 +407,8 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             )
             if self.seed is not None:
                 self.env.action_space.seed(self.seed)
+            if self.check_finite:
+                self._check_finite_step(obs, None, "reset()", self.num_timesteps)
             self._last_obs = obs
             self._last_done = np.zeros(self.n_envs, dtype=bool)
             self._ep_return = np.zeros(self.n_envs)
@@ -360,7 +423,6 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             run = next_run_dir(self.tensorboard_log, tb_log_name or type(self).__name__)
             formats = (["stdout"] if self.verbose >= 1 else []) + ["csv", "tensorboard"]
             self._logger = Logger(run, formats)
-        callbacks = callback if isinstance(callback, list) else ([callback] if callback is not None else [])
         if progress_bar:
             callbacks = [*callbacks, ProgressBarCallback()]
         cb = CallbackList(callbacks)
@@ -370,6 +432,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         cb.on_training_start({"total_timesteps": self._total_timesteps})
         iteration = 0
         while self.num_timesteps < self._total_timesteps:
+            self._iteration = iteration + 1  # named by the non-finite checks
             if not self.collect_rollouts(cb):
                 break
             iteration += 1
@@ -402,7 +465,9 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         )
 
     def _progress_remaining(self) -> float:
-        return 1.0 - self.num_timesteps / max(self._total_timesteps, 1)
+        # Clamped: the last rollout may overshoot total_timesteps, and a schedule must not be
+        # read past its end (linear_schedule(3e-4) would give a negative learning rate).
+        return max(0.0, 1.0 - self.num_timesteps / max(self._total_timesteps, 1))
 
     def _update_learning_rate(self) -> None:
         lr = self.lr_schedule(self._progress_remaining())
@@ -430,6 +495,8 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
                 env_actions = np.clip(env_actions, self.action_space.low, self.action_space.high)
             new_obs, rewards, terminated, truncated, infos = self.env.step(env_actions)
             rewards = np.asarray(rewards, dtype=np.float64)
+            if self.check_finite:
+                self._check_finite_step(new_obs, rewards, "env.step()", self.num_timesteps + self.n_envs)
             terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
             valid = ~self._last_done if next_step else np.ones(self.n_envs, dtype=bool)
             buf.add(obs_n, actions, values, log_probs, torch.as_tensor(valid, device=self.device), masks)
@@ -472,6 +539,9 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             batch = {k: np.asarray(v)[idx] for k, v in new_obs.items()}
         else:
             batch = np.asarray(new_obs)[idx]
+        if self.check_finite:
+            step = self.num_timesteps + self.n_envs
+            self._check_finite_step(batch, None, "env.step() (final observation of a truncation)", step)
         obs_t, _ = self._split_masks(self._to_tensor(batch))
         v = self.policy.predict_values(self._normalize(obs_t, update=False))
         out = torch.zeros(self.n_envs, device=self.device)
@@ -514,12 +584,20 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
                     if self.verbose >= 1:
                         print(f"Early stopping at epoch {_epoch} due to reaching max kl: {approx_kl:.2f}")
                     break
+                loss_value = float(loss.detach())  # the logged value; checked before any update
+                if self.check_finite and not math.isfinite(loss_value):
+                    raise NonFiniteError(
+                        f"learn: non-finite loss {loss_value} at num_timesteps={self.num_timesteps} "
+                        f"(iteration {self._iteration}, epoch {_epoch}); the parameters were not updated "
+                        f"(minibatch stats: {_finite_report(info)}). Lower learning_rate or clip the "
+                        "rewards; check_finite=False turns this check off"
+                    )
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 clip_grad_norm(self._params, self.max_grad_norm)
                 self.optimizer.step()
                 info["approx_kl"] = approx_kl
-                info["loss"] = float(loss.detach())
+                info["loss"] = loss_value
                 for k, v in info.items():
                     stats.setdefault(k, []).append(float(v))
             self._n_updates += 1
@@ -564,17 +642,22 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         action_masks: Any = None,
     ) -> tuple[np.ndarray, None]:
         """Actions for one observation or a batch, like SB3 (``state`` is unused: no recurrence).
-        Masks come from an ``action_mask`` observation key or ``action_masks``."""
+        Masks come from an ``action_mask`` observation key or ``action_masks``.
+
+        The observation is checked against the observation space (shape, keys, numeric dtype,
+        finite values; ``ValueError`` / ``TypeError`` naming the key), and masks against the
+        action space (shape, 0/1 values, at least one allowed action per row)."""
         assert self.observation_space is not None
-        obs = self._to_tensor(observation)
-        single = not _is_batched(obs, self.observation_space)
+        deterministic = check_bool("deterministic", deterministic)
+        obs, n_rows = self._check_observation(observation)
+        single = n_rows is None
         if single:
             obs = {k: v.unsqueeze(0) for k, v in obs.items()} if isinstance(obs, dict) else obs.unsqueeze(0)
         obs, masks = self._split_masks(obs)
+        if masks is not None:
+            masks = self._check_masks(obs[MASK_KEY], n_rows, f"observation[{MASK_KEY!r}]")
         if action_masks is not None:
-            masks = torch.as_tensor(np.asarray(action_masks), dtype=torch.bool, device=self.device).reshape(
-                -1, self.policy.action_head.mask_dim
-            )
+            masks = self._check_masks(action_masks, n_rows, "action_masks")
         self.policy.eval()
         actions = self.policy.act(
             self._normalize(obs, update=False), deterministic, masks, self._sample_generator
@@ -583,6 +666,79 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         if isinstance(self.action_space, spaces.Box):
             out = np.clip(out, self.action_space.low, self.action_space.high)
         return (out[0] if single else out), None
+
+    def _check_observation(self, observation: Any) -> tuple[Any, int | None]:
+        """``predict``'s input as tensors on the device, and its batch size (None: one observation)."""
+        space = self.observation_space
+        if not isinstance(space, spaces.Dict):
+            assert space is not None
+            return _observation_leaf("observation", observation, space, self.device)
+        if not isinstance(observation, Mapping):
+            raise TypeError(
+                f"observation: got {type(observation).__name__}; the observation space is a Dict, "
+                f"pass a dict with keys {list(space.spaces)}"
+            )
+        missing = [k for k in space.spaces if k not in observation]
+        extra = [k for k in observation if k not in space.spaces]
+        if missing or extra:
+            raise ValueError(
+                f"observation: missing keys {missing}, unexpected keys {extra}; "
+                f"expected keys {list(space.spaces)}"
+            )
+        out: dict[str, Tensor] = {}
+        batch: list[int | None] = []
+        for key, sub in space.spaces.items():
+            out[key], n = _observation_leaf(f"observation[{key!r}]", observation[key], sub, self.device)
+            if batch and n != batch[0]:
+                first = next(iter(space.spaces))
+                raise ValueError(
+                    f"observation[{key!r}]: batch size {n} differs from observation[{first!r}]'s {batch[0]} "
+                    "(None: a single observation)"
+                )
+            batch.append(n)
+        return out, batch[0]
+
+    def _check_masks(self, masks: Any, n_rows: int | None, name: str) -> Tensor:
+        """Masks ``[rows, mask_dim]`` (bool) from 0/1 or boolean values of shape ``(mask_dim,)``
+        or ``(rows, mask_dim)``; every component keeps at least one allowed action."""
+        head = self.policy.action_head
+        dim = head.mask_dim
+        if dim == 0:
+            raise ValueError(f"{name}: {type(self.action_space).__name__} actions cannot be masked")
+        t = _numeric_tensor(name, masks)
+        rows = 1 if n_rows is None else n_rows
+        if tuple(t.shape) not in ((dim,), (rows, dim)):
+            expected = f"({dim},)" if n_rows is None else f"({rows}, {dim})"
+            raise ValueError(
+                f"{name}: got shape {tuple(t.shape)}; expected {expected} (one entry per action)"
+            )
+        if t.dtype != torch.bool:
+            if not ((t == 0) | (t == 1)).all():
+                raise ValueError(f"{name}: values must be booleans or 0/1 (True/1 = allowed)")
+            t = t != 0
+        t = t.reshape(-1, dim)
+        for i, chunk in enumerate(torch.split(t, head.nvec, dim=1)):
+            empty = ~chunk.any(1)
+            if empty.any():
+                row = int(torch.nonzero(empty)[0, 0])
+                part = "" if len(head.nvec) == 1 else f" in action component {i}"
+                raise ValueError(f"{name}: row {row} allows no action{part}; at least one must be True")
+        return t.to(self.device)
+
+    def _check_finite_step(self, obs: Any, rewards: np.ndarray | None, source: str, timestep: int) -> None:
+        """Raise :class:`NonFiniteError` naming the step when ``obs`` or ``rewards`` hold NaN/inf."""
+        if rewards is not None and not np.isfinite(rewards).all():
+            env = int(np.nonzero(~np.isfinite(rewards))[0][0])
+            what = f"reward {rewards[env]} (env {env})"
+        else:
+            what = _non_finite_observation(obs)
+            if what is None:
+                return
+        raise NonFiniteError(
+            f"learn: non-finite {what} from {source} at num_timesteps={timestep} (iteration "
+            f"{self._iteration}), before it reached the rollout buffer; check the environment, "
+            "or pass check_finite=False to turn this check off"
+        )
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict[str, Any]:
@@ -614,6 +770,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             "normalize_reward": self.normalize_reward,
             "clip_obs": self.clip_obs,
             "clip_reward": self.clip_reward,
+            "check_finite": self.check_finite,
             **{k: _schedule_to_json(v) for k, v in self.algo_kwargs.items()},
         }
 
@@ -742,8 +899,73 @@ def _torch_dtype(space: spaces.Space) -> torch.dtype:
     return torch.long
 
 
-def _is_batched(obs: Any, space: spaces.Space) -> bool:
-    if isinstance(space, spaces.Dict):
-        key = next(iter(space.spaces))
-        return obs[key].dim() > len(space[key].shape)
-    return obs.dim() > len(space.shape)
+def _numeric_tensor(name: str, value: Any) -> Tensor:
+    """``value`` as a CPU or device tensor, rejecting non-numeric data (strings, objects, ragged lists)."""
+    if isinstance(value, Tensor):
+        if value.is_complex():
+            raise TypeError(f"{name}: got a complex tensor; must be real numbers")
+        return value
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"{name}: not a rectangular array ({e})") from e
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: got values of dtype {arr.dtype}; must be numbers (or booleans)")
+    return torch.as_tensor(arr)
+
+
+def _observation_leaf(
+    name: str, value: Any, space: spaces.Space, device: torch.device
+) -> tuple[Tensor, int | None]:
+    """One (non-Dict) observation entry checked against ``space``: shape ``space.shape`` (single) or
+    ``(batch, *space.shape)``, finite, and in range for Discrete and integer Box spaces."""
+    t = _numeric_tensor(name, value)
+    shape = tuple(space.shape or ())
+    if tuple(t.shape) == shape:
+        n = None
+    elif t.dim() == len(shape) + 1 and tuple(t.shape[1:]) == shape:
+        n = int(t.shape[0])
+    else:
+        batched = ", ".join(["batch", *map(str, shape)])
+        raise ValueError(f"{name}: got shape {tuple(t.shape)}; expected {shape} or ({batched})")
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        raise ValueError(f"{name}: contains NaN or inf; observations must be finite")
+    if isinstance(space, spaces.Discrete):
+        lo, hi = int(space.start), int(space.start) + int(space.n) - 1
+        fractional = t.is_floating_point() and not bool((t == t.round()).all())
+        if t.numel() and (fractional or t.min() < lo or t.max() > hi):
+            raise ValueError(f"{name}: Discrete observations must be integers in [{lo}, {hi}]")
+    elif isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.integer) and t.numel():
+        low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+        if ((t < low) | (t > high)).any():
+            raise ValueError(
+                f"{name}: values outside the space's bounds [{space.low.min()}, {space.high.max()}]"
+            )
+    t = t.to(device)
+    return (t.float() if t.is_floating_point() else t), n
+
+
+def _non_finite_observation(obs: Any, name: str = "observation") -> str | None:
+    """Where ``obs`` (array, tensor or dict of them) first holds NaN/inf, or None (fast when finite)."""
+    if isinstance(obs, dict):
+        for k, v in obs.items():
+            found = _non_finite_observation(v, f"observation[{k!r}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(obs, Tensor):
+        if not obs.is_floating_point() or bool(torch.isfinite(obs).all()):
+            return None
+        arr = obs.detach().cpu().numpy()
+    else:
+        arr = obs if isinstance(obs, np.ndarray) else np.asarray(obs)
+        if arr.dtype.kind != "f" or np.isfinite(arr).all():
+            return None
+    env = int(np.nonzero((~np.isfinite(arr.reshape(arr.shape[0], -1))).any(1))[0][0]) if arr.ndim else 0
+    return f"{name} (env {env})"
+
+
+def _finite_report(info: dict[str, Any]) -> str:
+    """The minibatch statistics, non-finite ones first (which part of the loss broke)."""
+    bad = [k for k, v in info.items() if not math.isfinite(float(v))]
+    return ", ".join(f"{k}={float(info[k])}" for k in [*bad, *(k for k in info if k not in bad)])

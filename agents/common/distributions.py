@@ -94,7 +94,7 @@ class ActionHead(nn.Module):
         self.action_space = action_space
         if isinstance(action_space, spaces.Box):
             self.kind = "box"
-            self.action_dim = int(torch.tensor(action_space.shape).prod())
+            self.action_dim = math.prod(action_space.shape)  # no tensor: also builds on the meta device
             self.net = nn.Linear(latent_dim, self.action_dim)
             self.log_std = nn.Parameter(torch.full((self.action_dim,), float(log_std_init)))
         elif isinstance(action_space, spaces.Discrete):

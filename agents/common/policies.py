@@ -18,6 +18,7 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from .distributions import ActionHead, DiagGaussian
+from .validation import check_bool, check_float, check_int_list, check_mapping, check_module_class
 
 MASK_KEY = "action_mask"
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
@@ -137,12 +138,7 @@ class ActorCriticPolicy(nn.Module):
         post_decision_critic: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(activation_fn, str):
-            if activation_fn not in _ACTIVATIONS:
-                raise ValueError(
-                    f"activation_fn: got {activation_fn!r}; allowed: {sorted(_ACTIVATIONS)} or a class"
-                )
-            activation_fn = _ACTIVATIONS[activation_fn]
+        activation_fn = check_module_class("activation_fn", activation_fn, _ACTIVATIONS)
         if net_arch is None:
             net_arch = {"pi": [64, 64], "vf": [64, 64]}
         if isinstance(net_arch, (list, tuple)):
@@ -151,6 +147,19 @@ class ActorCriticPolicy(nn.Module):
             raise ValueError(
                 f"net_arch: got {net_arch!r}; expected a list of sizes or dict(pi=[...], vf=[...])"
             )
+        net_arch = {k: check_int_list(f"net_arch[{k!r}]", v) for k, v in net_arch.items()}
+        ortho_init = check_bool("ortho_init", ortho_init)
+        log_std_init = check_float("log_std_init", log_std_init)
+        share_features_extractor = check_bool("share_features_extractor", share_features_extractor)
+        median_head = check_bool("median_head", median_head)
+        post_decision_critic = check_bool("post_decision_critic", post_decision_critic)
+        if features_extractor_class is not None and not (
+            isinstance(features_extractor_class, type) and issubclass(features_extractor_class, nn.Module)
+        ):
+            raise TypeError(
+                f"features_extractor_class: got {features_extractor_class!r}; must be an nn.Module class"
+            )
+        features_extractor_kwargs = check_mapping("features_extractor_kwargs", features_extractor_kwargs)
         self.observation_space = observation_space
         self.action_space = action_space
         if features_extractor_class is None:

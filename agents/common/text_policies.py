@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from .distributions import ActionHead, MultiCategorical
 from .policies import POLICY_ALIASES, PolicyOutput
+from .validation import check_bool, check_choice, check_positive_int
 
 ENCODERS = ("bow", "position", "gru")
 
@@ -92,8 +93,9 @@ class TextChoicePolicy(nn.Module):
             raise ValueError(
                 f"action_space: TextPolicy needs Discrete actions, got {type(action_space).__name__}"
             )
-        if encoder not in ENCODERS:
-            raise ValueError(f"encoder: got {encoder!r}; allowed: {list(ENCODERS)}")
+        check_choice("encoder", encoder, ENCODERS)
+        embed_dim, hidden = check_positive_int("embed_dim", embed_dim), check_positive_int("hidden", hidden)
+        median_head, ortho_init = check_bool("median_head", median_head), check_bool("ortho_init", ortho_init)
         tokens, act_tokens = observation_space["tokens"], observation_space["action_tokens"]
         n_actions = int(action_space.n)
         if act_tokens.shape[0] != n_actions:
@@ -225,8 +227,8 @@ class TextFeaturesExtractor(nn.Module):
         super().__init__()
         if not isinstance(observation_space, spaces.Dict) or "tokens" not in observation_space.spaces:
             raise ValueError("observation_space: TextFeaturesExtractor needs a Dict with 'tokens'")
-        if encoder not in ENCODERS:
-            raise ValueError(f"encoder: got {encoder!r}; allowed: {list(ENCODERS)}")
+        check_choice("encoder", encoder, ENCODERS)
+        embed_dim, hidden = check_positive_int("embed_dim", embed_dim), check_positive_int("hidden", hidden)
         tokens = observation_space["tokens"]
         highs = [np.max(tokens.high)]
         act = observation_space.spaces.get("action_tokens")

@@ -27,7 +27,6 @@ reports it per store).
 from __future__ import annotations
 
 import copy
-import importlib
 import math
 import time
 from collections.abc import Mapping
@@ -43,10 +42,30 @@ from rlsuite.envs.inventory.core import InventoryCore, InventoryState
 from rlsuite.envs.inventory.rollout import initial_states, long_run_cost, sample_traces, simulate
 from rlsuite.envs.inventory.spec import NetworkSpec
 
-from .common.base import _schedule, _schedule_from_json, _schedule_to_json, clip_grad_norm, resolve_device
+from .common.base import (
+    _saved_count,
+    _schedule,
+    _schedule_from_json,
+    _schedule_to_json,
+    clip_grad_norm,
+    resolve_device,
+)
 from .common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from .common.logger import Logger, next_run_dir
-from .common.persistence import ParametersMixin, read_model_zip, write_model_zip
+from .common.persistence import (
+    NAMED_POLICY_KWARGS,
+    ParametersMixin,
+    check_config,
+    check_env_id,
+    check_model_class,
+    check_optimizer_state,
+    check_state_dict,
+    meta_state_dict,
+    policy_kwargs_from_json,
+    policy_kwargs_to_json,
+    read_model_zip,
+    write_model_zip,
+)
 from .common.validation import (
     NonFiniteError,
     accepted_kwargs,
@@ -106,6 +125,29 @@ def _core_description(env: Any, env_kwargs: Mapping[str, Any] | None) -> dict[st
     }
 
 
+def _check_description(desc: Any) -> dict[str, Any]:
+    """A saved env description (see :func:`_core_description`), checked field by field: an env
+    id must be registered (no ``module:`` prefix), a network is rebuilt by the spec's own
+    validating ``from_dict``."""
+    if not isinstance(desc, dict):
+        raise ValueError(f"env: got {type(desc).__name__} in the saved model; expected an object")
+    periods = desc.get("num_periods")
+    if periods is not None and (isinstance(periods, bool) or not isinstance(periods, int) or periods < 1):
+        raise ValueError(f"env.num_periods: got {periods!r} in the saved model; must be an integer >= 1")
+    if "env_id" in desc:
+        check_env_id(desc["env_id"], "env.env_id")
+        if not isinstance(desc.get("env_kwargs", {}), dict):
+            raise ValueError("env.env_kwargs: must be an object in the saved model")
+        env_kwargs = dict(desc.get("env_kwargs", {}))
+        return {"env_id": desc["env_id"], "env_kwargs": env_kwargs, "num_periods": periods}
+    keys = {"network", "backlog", "allocation", "event_order", "num_periods"}
+    if set(desc) != keys:
+        raise ValueError(f"env: got keys {sorted(desc)} in the file; expected env_id or {sorted(keys)}")
+    if not isinstance(desc["network"], dict):
+        raise ValueError("env.network: must be an object in the saved model")
+    return dict(desc)
+
+
 def _build_core(desc: dict[str, Any], dtype: torch.dtype, device: torch.device) -> InventoryCore:
     if "env_id" in desc:
         made = gym.make(desc["env_id"], **desc["env_kwargs"])
@@ -117,26 +159,6 @@ def _build_core(desc: dict[str, Any], dtype: torch.dtype, device: torch.device) 
     return InventoryCore(
         spec, backlog=backlog, allocation=allocation, event_order=order, dtype=dtype, device=device
     )
-
-
-def _kwargs_to_json(kwargs: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in kwargs.items():
-        if isinstance(v, type):
-            v = f"{v.__module__}:{v.__qualname__}"
-        elif isinstance(v, tuple):
-            v = list(v)
-        out[k] = v
-    return out
-
-
-def _kwargs_from_json(kwargs: dict[str, Any]) -> dict[str, Any]:
-    out = dict(kwargs)
-    act = out.get("activation_fn")
-    if isinstance(act, str) and ":" in act:
-        module, _, name = act.partition(":")
-        out["activation_fn"] = getattr(importlib.import_module(module), name)
-    return out
 
 
 class HDPO(ParametersMixin):
@@ -500,7 +522,9 @@ class HDPO(ParametersMixin):
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict[str, Any]:
         return {
-            "policy": self.policy_name,
+            "policy": self.policy_name
+            if isinstance(self.policy_name, str) and self.policy_name in self.policy_aliases
+            else self.policy_aliases.to_name(self.policy_class),
             "learning_rate": _schedule_to_json(self.learning_rate),
             "batch_size": self.batch_size,
             "n_train": self.n_train,
@@ -514,7 +538,7 @@ class HDPO(ParametersMixin):
             "max_grad_norm": self.max_grad_norm,
             "random_initial_state": self.random_initial_state,
             "dtype": self.dtype_name,
-            "policy_kwargs": _kwargs_to_json(self.policy_kwargs),
+            "policy_kwargs": policy_kwargs_to_json(self.policy_kwargs),
             "seed": self.seed,
             "verbose": self.verbose,
             "check_finite": self.check_finite,
@@ -536,37 +560,60 @@ class HDPO(ParametersMixin):
         write_model_zip(path, data, states)
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None, device: str = "auto", **kwargs: Any) -> HDPO:
+    def load(
+        cls,
+        path: str | Path,
+        env: Any = None,
+        device: str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> HDPO:
         """Re-create a saved model on its own network, or on ``env``: any network the saved
         weights fit (the same one for an MLP; any network of the family for a GNN, e.g. 10
-        stores for a policy trained on 5). ``kwargs`` override saved hyperparameters."""
+        stores for a policy trained on 5). ``kwargs`` override saved hyperparameters.
+
+        As for every agent, nothing named in the file is imported: the policy and activation
+        resolve through the registries (or ``custom_objects``), a saved env id must be a
+        registered id, and the tensors are checked against the policy's shapes first."""
         data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth"))
-        if data["class"] != cls.__name__:
-            raise ValueError(f"{path}: holds a {data['class']} model, not a {cls.__name__}")
-        config = dict(data["config"])
-        config["learning_rate"] = _schedule_from_json(config["learning_rate"])
-        if config["learning_rate"] is None and "learning_rate" not in kwargs:
-            raise ValueError(
-                "learning_rate: the saved schedule was a custom callable; pass learning_rate=..."
-            )
-        config["policy_kwargs"] = _kwargs_from_json(config.get("policy_kwargs") or {})
-        policy = config.pop("policy")
-        if isinstance(policy, str) and ":" in policy:
-            module, _, name = policy.partition(":")
-            policy = getattr(importlib.import_module(module), name)
+        check_model_class(data, cls, path)
+        custom = dict(custom_objects or {})
+        config = check_config(data.get("config"), cls.__init__)
+        config = {k: _schedule_from_json(v) for k, v in config.items()}
+        config["policy_kwargs"] = policy_kwargs_from_json(config.get("policy_kwargs"), custom)
+        policy = cls.policy_aliases.resolve(config.pop("policy", None), custom.pop("policy", None))
+        for key, value in custom.items():
+            if key not in NAMED_POLICY_KWARGS and key != "policy_kwargs":
+                config[key] = value
         env_kwargs = kwargs.pop("env_kwargs", None)
         config.update(kwargs)
-        desc = data["env"] if env is None else _core_description(env, env_kwargs)
-        model = cls(policy, env, device=device, _description=desc, **config)
+        if config.get("learning_rate") is None:
+            raise ValueError(
+                "learning_rate: the saved schedule was a custom callable; pass learning_rate=... "
+                "(or custom_objects={'learning_rate': ...})"
+            )
+        desc = _check_description(data.get("env")) if env is None else _core_description(env, env_kwargs)
+        dtype = _DTYPES.get(config.get("dtype", "float32"), torch.float32)
+        core = _build_core(desc, dtype, torch.device("cpu"))
+        pk = config["policy_kwargs"]
         try:
-            model.policy.load_state_dict(states["policy.pth"])
-        except RuntimeError as e:
+            expected = meta_state_dict(lambda: policy(core, **pk))
+        except TypeError as e:
+            raise ValueError(f"policy_kwargs: {e}") from e
+        try:
+            check_state_dict("policy.pth", states["policy.pth"], expected)
+        except ValueError as e:
             raise ValueError(f"env: the saved policy's weights do not fit this network: {e}") from e
+        model = cls(policy, env, device=device, _description=desc, **config)
+        model.policy.load_state_dict(states["policy.pth"])
+        check_optimizer_state("policy.optimizer.pth", states["policy.optimizer.pth"], model.optimizer)
         model.optimizer.load_state_dict(states["policy.optimizer.pth"])
-        model.num_timesteps = int(data.get("num_timesteps", 0))
-        model._n_updates = int(data.get("n_updates", 0))
-        model.epochs_done = int(data.get("epochs", 0))
+        model.num_timesteps = _saved_count(data, "num_timesteps")
+        model._n_updates = _saved_count(data, "n_updates")
+        model.epochs_done = _saved_count(data, "epochs")
         best = data.get("best_dev_cost")
+        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+            raise ValueError(f"best_dev_cost: got {best!r} in the saved model; expected a number or null")
         model.best_dev_cost = math.inf if best is None else float(best)
         return model
 

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import link_scale, node_demand_moments
 
+from .common.registry import INVENTORY_POLICIES
 from .common.validation import (
     check_bool,
     check_choice,
@@ -366,9 +367,11 @@ def echelon_stock_policy(core: InventoryCore, **kwargs: Any) -> BaseStockParamPo
     return BaseStockParamPolicy(core, echelon=True, **kwargs)
 
 
-INVENTORY_POLICY_ALIASES: dict[str, Any] = {
-    "MlpPolicy": InventoryMlpPolicy,
-    "BaseStockPolicy": BaseStockParamPolicy,
-    "EchelonStockPolicy": echelon_stock_policy,
-    "GNNPolicy": GNNPolicy,
-}
+#: HDPO's policy names (the registry a model file's ``policy`` resolves through).
+INVENTORY_POLICY_ALIASES = INVENTORY_POLICIES
+INVENTORY_POLICIES["MlpPolicy"] = InventoryMlpPolicy
+INVENTORY_POLICIES["InventoryMlpPolicy"] = InventoryMlpPolicy
+INVENTORY_POLICIES["BaseStockPolicy"] = BaseStockParamPolicy
+INVENTORY_POLICIES["BaseStockParamPolicy"] = BaseStockParamPolicy
+INVENTORY_POLICIES["EchelonStockPolicy"] = echelon_stock_policy
+INVENTORY_POLICIES["GNNPolicy"] = GNNPolicy

@@ -13,7 +13,6 @@ inserts after an episode end is never trained on.
 
 from __future__ import annotations
 
-import importlib
 import math
 import numbers
 import time
@@ -35,7 +34,19 @@ from .buffers import RolloutBatch, RolloutBuffer
 from .callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from .logger import Logger, next_run_dir
 from .normalize import ObservationNormalizer, RewardNormalizer
-from .persistence import ParametersMixin, read_model_zip, write_model_zip
+from .persistence import (
+    NAMED_POLICY_KWARGS,
+    ParametersMixin,
+    check_config,
+    check_model_class,
+    check_optimizer_state,
+    check_state_dict,
+    meta_state_dict,
+    policy_kwargs_from_json,
+    policy_kwargs_to_json,
+    read_model_zip,
+    write_model_zip,
+)
 from .policies import MASK_KEY, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
 from .spaces import space_from_json, space_to_json, spaces_equal
 from .validation import (
@@ -127,7 +138,10 @@ def _schedule_to_json(value: Any) -> Any:
 
 def _schedule_from_json(value: Any) -> Any:
     if isinstance(value, dict) and "linear_schedule" in value:
-        return LinearSchedule(*value["linear_schedule"])
+        bounds = value["linear_schedule"]
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise ValueError(f"linear_schedule: got {bounds!r} in a saved model; expected [start, end]")
+        return LinearSchedule(*bounds)
     return value
 
 
@@ -742,14 +756,12 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict[str, Any]:
-        pk = dict(self.policy_kwargs)
-        if "activation_fn" in pk and isinstance(pk["activation_fn"], type):
-            pk["activation_fn"] = f"{pk['activation_fn'].__module__}:{pk['activation_fn'].__qualname__}"
-        if "features_extractor_class" in pk and isinstance(pk["features_extractor_class"], type):
-            cls = pk["features_extractor_class"]
-            pk["features_extractor_class"] = f"{cls.__module__}:{cls.__qualname__}"
+        policy = self.policy_name
+        if not (isinstance(policy, str) and policy in self.policy_aliases):
+            policy = self.policy_aliases.to_name(self.policy_class)  # a name, never an import path
+        pk = policy_kwargs_to_json(self.policy_kwargs)
         return {
-            "policy": self.policy_name,
+            "policy": policy,
             "learning_rate": _schedule_to_json(self.learning_rate),
             "n_steps": self.n_steps,
             "batch_size": self.batch_size,
@@ -803,49 +815,63 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         path: str | Path,
         env: gym.Env | gym.vector.VectorEnv | str | None = None,
         device: str = "auto",
+        custom_objects: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> OnPolicyAlgorithm:
         """Re-create a saved model (``kwargs`` override saved hyperparameters, as in SB3).
-        Raises ``ValueError`` when ``env``'s spaces differ from the saved ones."""
+
+        Nothing named in the file is imported: the policy, activation and features extractor
+        resolve through the registries (:mod:`rlsuite.agents.common.registry`);
+        ``custom_objects`` (SB3's name) supplies a class, function or value by key
+        (``"policy"``, ``"activation_fn"``, ``"features_extractor_class"``, ``"learning_rate"``,
+        ...). Every tensor is checked against the model's shapes before it is copied in.
+        Raises ``ValueError`` for a malformed or foreign file, or when ``env``'s spaces differ
+        from the saved ones."""
         data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth", "normalizers.pth"))
-        if data["class"] != cls.__name__:
-            raise ValueError(f"{path}: holds a {data['class']} model, not a {cls.__name__}")
-        config = {k: _schedule_from_json(v) for k, v in data["config"].items()}
-        if config.get("learning_rate") is None and "learning_rate" not in kwargs:
-            raise ValueError(
-                "learning_rate: the saved schedule was a custom callable; pass learning_rate=..."
-            )
-        pk = dict(config.get("policy_kwargs") or {})
-        for key in ("activation_fn", "features_extractor_class"):
-            if isinstance(pk.get(key), str) and ":" in pk[key]:
-                module, _, name = pk[key].partition(":")
-                obj: Any = importlib.import_module(module)
-                for part in name.split("."):
-                    obj = getattr(obj, part)
-                pk[key] = obj
-        config["policy_kwargs"] = pk
-        policy = config.pop("policy")
-        if isinstance(policy, str) and ":" in policy:
-            module, _, name = policy.partition(":")
-            policy = getattr(importlib.import_module(module), name)
+        check_model_class(data, cls, path)
+        custom = dict(custom_objects or {})
+        config = check_config(data.get("config"), OnPolicyAlgorithm.__init__, cls.algo_defaults)
+        config = {k: _schedule_from_json(v) for k, v in config.items()}
+        config["policy_kwargs"] = policy_kwargs_from_json(config.get("policy_kwargs"), custom)
+        policy = cls.policy_aliases.resolve(config.pop("policy", None), custom.pop("policy", None))
+        for key, value in custom.items():
+            if key not in NAMED_POLICY_KWARGS and key != "policy_kwargs":
+                config[key] = value
         config.update(kwargs)
+        if config.get("learning_rate") is None:
+            raise ValueError(
+                "learning_rate: the saved schedule was a custom callable; pass learning_rate=... "
+                "(or custom_objects={'learning_rate': ...})"
+            )
         model = cls(policy, None, device=device, _init_setup_model=False, **config)
-        model.observation_space = space_from_json(data["observation_space"])
-        model.action_space = space_from_json(data["action_space"])
+        model.observation_space = space_from_json(data.get("observation_space"), "observation_space")
+        model.action_space = space_from_json(data.get("action_space"), "action_space")
         model.n_envs = 1
         if env is not None:
             model.set_env(env)
+        pk = {**model.policy_kwargs, **model.extra_policy_kwargs}
+        obs_space, act_space = model.observation_space, model.action_space
+        expected = meta_state_dict(lambda: model.policy_class(obs_space, act_space, **pk))
+        check_state_dict("policy.pth", states["policy.pth"], expected)
         model._setup_model()
         model.policy.load_state_dict(states["policy.pth"])
+        check_optimizer_state("policy.optimizer.pth", states["policy.optimizer.pth"], model.optimizer)
         model.optimizer.load_state_dict(states["policy.optimizer.pth"])
         norms = states["normalizers.pth"]
-        if "obs" in norms and model.obs_normalizer is not None:
-            model.obs_normalizer.load_state_dict(norms["obs"])
-        if "reward" in norms and model.reward_normalizer is not None:
-            model.reward_normalizer.load_state_dict(norms["reward"])
-        model.num_timesteps = int(data.get("num_timesteps", 0))
-        model._n_updates = int(data.get("n_updates", 0))
+        for key, normalizer in (("obs", model.obs_normalizer), ("reward", model.reward_normalizer)):
+            if isinstance(norms, dict) and key in norms and normalizer is not None:
+                check_state_dict(f"normalizers.pth[{key!r}]", norms[key], normalizer.state_dict())
+                normalizer.load_state_dict(norms[key])
+        model.num_timesteps = _saved_count(data, "num_timesteps")
+        model._n_updates = _saved_count(data, "n_updates")
         return model
+
+
+def _saved_count(data: dict[str, Any], key: str) -> int:
+    v = data.get(key, 0)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"{key}: got {v!r} in the saved model; must be a non-negative integer")
+    return v
 
 
 def _check_shaping_gamma(env: Any, gamma: float) -> None:

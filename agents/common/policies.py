@@ -18,6 +18,7 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from .distributions import ActionHead, DiagGaussian
+from .registry import POLICIES, register_features_extractor, register_policy
 from .validation import check_bool, check_float, check_int_list, check_mapping, check_module_class
 
 MASK_KEY = "action_mask"
@@ -270,7 +271,10 @@ class ActorCriticPolicy(nn.Module):
         return dist.mode() if deterministic else dist.sample(generator)
 
 
-POLICY_ALIASES: dict[str, type[ActorCriticPolicy]] = {
-    "MlpPolicy": ActorCriticPolicy,
-    "MultiInputPolicy": ActorCriticPolicy,
-}
+#: The on-policy agents' policy names (the registry a model file's ``policy`` resolves through).
+POLICY_ALIASES = POLICIES
+register_policy("MlpPolicy", ActorCriticPolicy)
+register_policy("MultiInputPolicy", ActorCriticPolicy)
+register_policy("ActorCriticPolicy", ActorCriticPolicy)
+register_features_extractor("FlattenExtractor", FlattenExtractor)
+register_features_extractor("CombinedExtractor", CombinedExtractor)

@@ -21,7 +21,8 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from .distributions import ActionHead, MultiCategorical
-from .policies import POLICY_ALIASES, PolicyOutput
+from .policies import PolicyOutput
+from .registry import register_features_extractor, register_policy
 from .validation import check_bool, check_choice, check_positive_int
 
 ENCODERS = ("bow", "position", "gru")
@@ -246,7 +247,9 @@ class TextFeaturesExtractor(nn.Module):
         return torch.cat(parts, 1)
 
 
-POLICY_ALIASES["TextPolicy"] = TextChoicePolicy
+register_policy("TextPolicy", TextChoicePolicy)
+register_policy("TextChoicePolicy", TextChoicePolicy)
+register_features_extractor("TextFeaturesExtractor", TextFeaturesExtractor)
 
 
 def behavior_cloning(

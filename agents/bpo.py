@@ -23,10 +23,11 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from rlsuite.validation import check_bool, check_real
+
 from .common.base import OnPolicyAlgorithm
 from .common.buffers import RolloutBatch
 from .common.policies import PolicyOutput
-from .common.validation import check_bool, check_float
 
 
 def bpo_target_ratio(x: Tensor, eps: float, lam: float) -> Tensor:
@@ -64,11 +65,9 @@ class BPO(OnPolicyAlgorithm):
 
     def _check_algo_kwargs(self) -> None:
         kw = self.algo_kwargs
-        kw["clip_range"] = check_float(
-            "clip_range", kw["clip_range"], 0.0, 1.0, low_open=True, high_open=True
-        )
-        kw["lam"] = check_float("lam", kw["lam"], low=0.0, low_open=True)  # the sigmoid temperature
-        kw["u_coef"] = check_float("u_coef", kw["u_coef"], low=0.0)
+        kw["clip_range"] = check_real("clip_range", kw["clip_range"], 0.0, 1.0, low_open=True, high_open=True)
+        kw["lam"] = check_real("lam", kw["lam"], low=0.0, low_open=True)  # the sigmoid temperature
+        kw["u_coef"] = check_real("u_coef", kw["u_coef"], low=0.0)
         kw["use_median"] = check_bool("use_median", kw["use_median"])
 
     def compute_loss(self, batch: RolloutBatch, out: PolicyOutput) -> tuple[Tensor, dict[str, float]]:

@@ -41,6 +41,15 @@ from torch import Tensor
 from rlsuite.envs.inventory.core import InventoryCore, InventoryState
 from rlsuite.envs.inventory.rollout import initial_states, long_run_cost, sample_traces, simulate
 from rlsuite.envs.inventory.spec import NetworkSpec
+from rlsuite.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_optional_real,
+    check_optional_str,
+    check_seed,
+)
 
 from .common.base import (
     _saved_count,
@@ -66,21 +75,7 @@ from .common.persistence import (
     read_model_zip,
     write_model_zip,
 )
-from .common.validation import (
-    NonFiniteError,
-    accepted_kwargs,
-    check_bool,
-    check_callbacks,
-    check_choice,
-    check_int,
-    check_kwargs_keys,
-    check_mapping,
-    check_nonnegative_int,
-    check_optional_float,
-    check_optional_str,
-    check_positive_int,
-    check_seed,
-)
+from .common.validation import NonFiniteError, accepted_kwargs, check_callbacks, check_kwargs_keys
 from .inventory_policies import INVENTORY_POLICY_ALIASES, InventoryPolicyNet
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -229,18 +224,18 @@ class HDPO(ParametersMixin):
         self.policy_name = policy if isinstance(policy, str) else f"{policy.__module__}:{policy.__qualname__}"
         self.learning_rate = learning_rate
         self.lr_schedule = _schedule(learning_rate, "learning_rate")
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self.n_train = check_positive_int("n_train", n_train)
-        self.n_dev = check_positive_int("n_dev", n_dev)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.n_train = check_int("n_train", n_train, 1)
+        self.n_dev = check_int("n_dev", n_dev, 1)
         if self.batch_size > self.n_train:
             raise ValueError(f"batch_size: got {batch_size}, larger than n_train = {n_train}")
-        self.train_periods = check_positive_int("train_periods", train_periods)
-        self.dev_periods = check_positive_int("dev_periods", dev_periods)
+        self.train_periods = check_int("train_periods", train_periods, 1)
+        self.dev_periods = check_int("dev_periods", dev_periods, 1)
         self.train_warmup = check_int("train_warmup", train_warmup, 0, self.train_periods - 1)
         self.dev_warmup = check_int("dev_warmup", dev_warmup, 0, self.dev_periods - 1)
-        self.eval_every = check_positive_int("eval_every", eval_every)
-        self.patience = None if patience is None else check_positive_int("patience", patience)
-        self.max_grad_norm = check_optional_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
+        self.eval_every = check_int("eval_every", eval_every, 1)
+        self.patience = None if patience is None else check_int("patience", patience, 1)
+        self.max_grad_norm = check_optional_real("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
         self.random_initial_state = check_bool("random_initial_state", random_initial_state)
         self.dtype_name = check_choice("dtype", dtype, sorted(_DTYPES))
         self.dtype = _DTYPES[dtype]
@@ -251,7 +246,7 @@ class HDPO(ParametersMixin):
         )
         check_kwargs_keys("policy_kwargs", self.policy_kwargs, allowed)  # after self (a class) and core
         self.tensorboard_log = check_optional_str("tensorboard_log", tensorboard_log)
-        self.verbose = check_nonnegative_int("verbose", verbose)
+        self.verbose = check_int("verbose", verbose, 0)
         self.seed = check_seed("seed", seed)
         self.check_finite = check_bool("check_finite", check_finite)
         # Unlike the on-policy agents (small batches, env-bound), HDPO simulates thousands of traces
@@ -339,10 +334,10 @@ class HDPO(ParametersMixin):
         steps_per_epoch = math.ceil(self.n_train / self.batch_size)
         per_step = self.batch_size * self.train_periods
         if epochs is not None:
-            n_steps = check_positive_int("epochs", epochs) * steps_per_epoch
+            n_steps = check_int("epochs", epochs, 1) * steps_per_epoch
         else:
-            n_steps = math.ceil(check_positive_int("total_timesteps", total_timesteps) / per_step)
-        log_interval = check_nonnegative_int("log_interval", log_interval)
+            n_steps = math.ceil(check_int("total_timesteps", total_timesteps, 1) / per_step)
+        log_interval = check_int("log_interval", log_interval, 0)
         tb_log_name = check_optional_str("tb_log_name", tb_log_name)
         reset_num_timesteps = check_bool("reset_num_timesteps", reset_num_timesteps)
         progress_bar = check_bool("progress_bar", progress_bar)
@@ -459,12 +454,12 @@ class HDPO(ParametersMixin):
         """Long-run average cost per period after ``warmup`` on ``n_traces`` independent test
         traces (the paper's protocol: 5000 periods, 3000 warm-up): ``{"avg_cost", "ci95",
         "per_trace"}``. ``round_orders`` rounds orders to integers (HDPO's test-time option)."""
-        n_traces = check_positive_int("n_traces", n_traces)
-        periods = check_positive_int("periods", periods)
+        n_traces = check_int("n_traces", n_traces, 1)
+        periods = check_int("periods", periods, 1)
         warmup = check_int("warmup", warmup, 0, periods - 1)
         seed = check_seed("seed", seed)
         round_orders = check_bool("round_orders", round_orders)
-        chunk = check_positive_int("chunk", chunk)
+        chunk = check_int("chunk", chunk, 1)
         demand = torch.as_tensor(sample_traces(self.core, n_traces, periods, seed), dtype=self.dtype)
         state = initial_states(self.core, n_traces, np.random.default_rng(seed), self.random_initial_state)
         self.policy.eval()

@@ -32,15 +32,10 @@ from torch import Tensor, nn
 
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import link_scale, node_demand_moments
+from rlsuite.validation import check_bool, check_choice, check_int, check_int_list
 
 from .common.registry import INVENTORY_POLICIES
-from .common.validation import (
-    check_bool,
-    check_choice,
-    check_int_list,
-    check_module_class,
-    check_positive_int,
-)
+from .common.validation import check_module_class
 
 FEASIBILITY = ("none", "proportional", "softmax")
 _ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
@@ -274,10 +269,8 @@ class GNNPolicy(InventoryPolicyNet):
         except ImportError as e:  # pragma: no cover - exercised without the extra
             raise ImportError('GNNPolicy needs torch-geometric: pip install "rlsuite[graph]"') from e
         act = _activation(activation_fn)
-        self.hidden, self.rounds = check_positive_int("hidden", hidden), check_positive_int("rounds", rounds)
-        self.max_lead = (
-            max(8, core.max_lead) if max_lead is None else check_positive_int("max_lead", max_lead)
-        )
+        self.hidden, self.rounds = check_int("hidden", hidden, 1), check_int("rounds", rounds, 1)
+        self.max_lead = max(8, core.max_lead) if max_lead is None else check_int("max_lead", max_lead, 1)
         static = core.graph_static()
         self._const("edge_index", static["edge_index"], dtype=torch.long)
         nodes = core.spec.nodes

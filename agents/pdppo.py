@@ -36,10 +36,11 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
+from rlsuite.validation import check_choice, check_real
+
 from .common.buffers import RolloutBatch
 from .common.callbacks import BaseCallback
 from .common.policies import PolicyOutput
-from .common.validation import check_choice, check_float
 from .common.vec_env import step_info
 from .ppo import PPO
 
@@ -88,7 +89,7 @@ class PDPPO(PPO):
         super()._check_algo_kwargs()
         kw = self.algo_kwargs
         check_choice("advantage", kw["advantage"], ADVANTAGES)
-        kw["post_vf_coef"] = self.post_vf_coef = check_float("post_vf_coef", kw["post_vf_coef"], low=0.0)
+        kw["post_vf_coef"] = self.post_vf_coef = check_real("post_vf_coef", kw["post_vf_coef"], low=0.0)
 
     # ------------------------------------------------------------------ collection
     def _on_env_step(self, infos: Any, done: np.ndarray, valid: np.ndarray) -> None:

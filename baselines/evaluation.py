@@ -30,8 +30,7 @@ from scipy import stats
 from rlsuite.envs.inventory import COST_NAMES, InvMgmtVectorEnv
 from rlsuite.files import save_figure
 from rlsuite.progress import progress
-
-from ._validate import check_bool, check_choice, check_int, check_number, check_seeds
+from rlsuite.validation import check_bool, check_choice, check_int, check_real, check_seeds
 
 KPI_NAMES: tuple[str, ...] = (
     "profit",
@@ -47,7 +46,7 @@ def _vector_env(env: Any, n: int, num_periods: int | None, env_kwargs: Mapping[s
     """A fresh vector env of ``n`` copies with the same configuration as ``env`` (an id or an env)."""
     kwargs = dict(env_kwargs)
     if num_periods is not None:
-        kwargs["num_periods"] = check_int("num_periods", num_periods, minimum=1)
+        kwargs["num_periods"] = check_int("num_periods", num_periods, low=1)
     if isinstance(env, str):
         from rlsuite.envs import INVMGMT_IDS
 
@@ -205,9 +204,9 @@ def evaluate(
         env_kwargs: extra keyword arguments for the env (``backlog``, ``demand``, ...).
         show_progress: a progress bar over policies (tqdm, extra ``progress``).
     """
-    episodes = check_int("episodes", episodes, minimum=1)
+    episodes = check_int("episodes", episodes, low=1)
     seeds = list(range(episodes)) if seeds is None else check_seeds("seeds", seeds)
-    warmup = check_int("warmup", warmup, minimum=0)
+    warmup = check_int("warmup", warmup, low=0)
     oracle = check_bool("oracle", oracle)
     show_progress = check_bool("show_progress", show_progress)
     if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
@@ -346,13 +345,13 @@ def policy_factory(name: str, **kwargs: Any) -> Callable[[Any], Any]:
             f"policy {name!r}: unknown options {unknown}; allowed: {list(_FACTORY_OPTIONS[name])}"
         )
     if "quantity" in kwargs:
-        check_number("quantity", kwargs["quantity"], minimum=0.0)
+        check_real("quantity", kwargs["quantity"], low=0.0)
     if "high" in kwargs:
-        check_number("high", kwargs["high"], minimum=0.0)
+        check_real("high", kwargs["high"], low=0.0)
     if "seed" in kwargs:
-        check_int("seed", kwargs["seed"], minimum=0)
+        check_int("seed", kwargs["seed"], low=0)
     if kwargs.get("horizon") is not None:
-        check_int("horizon", kwargs["horizon"], minimum=1)
+        check_int("horizon", kwargs["horizon"], low=1)
 
     factories: dict[str, Callable[[Any], Any]] = {
         "zero": lambda env: policies.ConstantOrderPolicy(env, 0.0),

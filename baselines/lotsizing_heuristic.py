@@ -28,8 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlsuite.envs.inventory.lotsizing import LotSizingEnv, LotSizingSpec
-
-from ._validate import check_int, check_number
+from rlsuite.validation import check_int, check_real
 
 
 def _spec_of(env_or_spec: Any) -> LotSizingSpec:
@@ -65,8 +64,8 @@ class LotSizingCoverPolicy:
 
     def __init__(self, env_or_spec: Any, reorder_at: float = 0.5, order_up_to: float = 12.0) -> None:
         self.spec = _spec_of(env_or_spec)
-        reorder_at = check_number("reorder_at", reorder_at, minimum=0.0)
-        order_up_to = check_number("order_up_to", order_up_to, minimum=0.0)
+        reorder_at = check_real("reorder_at", reorder_at, low=0.0)
+        order_up_to = check_real("order_up_to", order_up_to, low=0.0)
         if order_up_to < reorder_at:
             raise ValueError(f"order_up_to: got {order_up_to!r}; must be >= reorder_at = {reorder_at!r}")
         self.reorder_at, self.order_up_to = float(reorder_at), float(order_up_to)
@@ -136,13 +135,13 @@ class LotSizingCoverPolicy:
     ) -> CoverSearchResult:
         """Best ``(s, S)`` on the grid by mean episode cost over episodes ``reset(seed=seed + k)``
         (the same episodes for every candidate). Keep the search seeds apart from evaluation seeds."""
-        n_episodes = check_int("n_episodes", n_episodes, minimum=1)
-        seed = check_int("seed", seed, minimum=0)
+        n_episodes = check_int("n_episodes", n_episodes, low=1)
+        seed = check_int("seed", seed, low=0)
         for grid_name, grid in (("reorder_at", reorder_at), ("order_up_to", order_up_to)):
             if isinstance(grid, (str, bytes)) or not isinstance(grid, (Sequence, np.ndarray)):
                 raise TypeError(f"{grid_name}: got {grid!r}; must be a sequence of numbers")
             for k, v in enumerate(grid):
-                check_number(f"{grid_name}[{k}]", v, minimum=0.0)
+                check_real(f"{grid_name}[{k}]", v, low=0.0)
         if isinstance(env_id_or_spec, LotSizingSpec):
             env = LotSizingEnv(env_id_or_spec, **env_kwargs)
         else:
@@ -172,7 +171,7 @@ class CoverSearchResult:
 
 def episode_return(env: gym.Env, policy: Any, seed: int) -> float:
     """Undiscounted return of one episode after ``env.reset(seed=seed)`` (``policy(obs) -> action``)."""
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_int("seed", seed, low=0)
     if not callable(policy):
         raise TypeError(f"policy: got {type(policy).__name__}; must be a callable obs -> action")
     obs, _ = env.reset(seed=seed)

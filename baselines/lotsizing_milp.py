@@ -46,8 +46,8 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from rlsuite.envs.inventory.lotsizing import LotSizingEnv, LotSizingSpec
+from rlsuite.validation import check_int, check_optional_real, check_real
 
-from ._validate import check_int, check_number, check_optional_number
 from .evaluation import _mean_ci
 
 _STATUS = {0: "optimal", 1: "limit reached", 2: "infeasible", 3: "unbounded", 4: "error"}
@@ -126,8 +126,8 @@ def perfect_information_bound(
     start = time.perf_counter()
     if not isinstance(spec, LotSizingSpec):
         raise TypeError(f"spec: got {type(spec).__name__}; must be a LotSizingSpec")
-    time_limit = check_optional_number("time_limit", time_limit, minimum=0.0)
-    mip_rel_gap = check_number("mip_rel_gap", mip_rel_gap, minimum=0.0, maximum=1.0)
+    time_limit = check_optional_real("time_limit", time_limit, low=0.0)
+    mip_rel_gap = check_real("mip_rel_gap", mip_rel_gap, low=0.0, high=1.0)
     d, inv0, setup0 = _check_inputs(spec, demand_trace, initial_inventory, initial_setup)
     T, M, n_i = d.shape[0], spec.n_machines, spec.n_items
     cap = float(spec.max_inventory)
@@ -281,11 +281,11 @@ def hindsight_bound(
     ``policy cost - bound`` is its gap to the clairvoyant plan. ``horizon`` and ``env_kwargs``
     override the env (e.g. ``demand="poisson"``); ``time_limit`` caps each solve (seconds).
     """
-    n_traces = check_int("n_traces", n_traces, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
-    time_limit = check_optional_number("time_limit", time_limit, minimum=0.0)
+    n_traces = check_int("n_traces", n_traces, low=1)
+    seed = check_int("seed", seed, low=0)
+    time_limit = check_optional_real("time_limit", time_limit, low=0.0)
     if horizon is not None:
-        env_kwargs["horizon"] = check_int("horizon", horizon, minimum=1)
+        env_kwargs["horizon"] = check_int("horizon", horizon, low=1)
     if isinstance(env_id_or_spec, LotSizingSpec):
         env = LotSizingEnv(env_id_or_spec, **env_kwargs)
     else:

@@ -22,8 +22,8 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from rlsuite.envs.inventory.core import InventoryCore
+from rlsuite.validation import check_int, check_optional_real
 
-from ._validate import check_int, check_optional_number
 from .policies import InventoryPolicy, _core_of
 
 
@@ -73,7 +73,7 @@ class OraclePlan:
 
     def gap(self, profit: float) -> float:
         """``OptGap%`` of a policy's episode profit."""
-        check_optional_number("profit", profit)
+        check_optional_real("profit", profit)
         return (self.profit - profit) / max(abs(self.profit), 1e-12) * 100.0
 
 
@@ -95,8 +95,8 @@ def hindsight_oracle(
     """
     core = env if isinstance(env, InventoryCore) else _core_of(env)
     spec = core.spec
-    order_bound = check_optional_number("order_bound", order_bound, minimum=0.0, strict=True)
-    time_limit = check_optional_number("time_limit", time_limit, minimum=0.0)
+    order_bound = check_optional_real("order_bound", order_bound, low=0.0, low_open=True)
+    time_limit = check_optional_real("time_limit", time_limit, low=0.0)
     if start is not None and not isinstance(start, StartState):
         raise TypeError(f"start: got {type(start).__name__}; must be a StartState or None")
     try:
@@ -297,7 +297,7 @@ def episode_demand(env: Any, seed: int) -> np.ndarray:
     (demand is exogenous, so it does not depend on the policy)."""
     from gymnasium.utils import seeding
 
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_int("seed", seed, low=0)
     base = getattr(env, "unwrapped", env)
     if not hasattr(base, "sampler") or not hasattr(base, "num_periods"):
         raise TypeError(f"env: got {type(env).__name__}; must be an InvMgmt env (single or vector)")
@@ -337,9 +337,7 @@ class RollingHorizonLPPolicy(InventoryPolicy):
         self.sampler = base.sampler
         self.order_bound = base.order_bound
         max_lead = self.core.max_lead
-        self.horizon = (
-            check_int("horizon", horizon, minimum=1) if horizon is not None else max(10, max_lead + 2)
-        )
+        self.horizon = check_int("horizon", horizon, low=1) if horizon is not None else max(10, max_lead + 2)
         self._period = self.core.observation_index()["period"]
         self.name = f"DLP(H={self.horizon})"
 

@@ -20,8 +20,7 @@ from scipy import stats
 
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import node_demand_moments
-
-from ._validate import check_bool, check_int, check_number
+from rlsuite.validation import check_bool, check_int, check_real, check_seed
 
 
 def _core_of(env: Any) -> InventoryCore:
@@ -167,7 +166,7 @@ class BaseStockPolicy(InventoryPolicy):
             unknown = set(values) - set(names)
             if unknown:
                 raise ValueError(f"{name}: unknown nodes {sorted(unknown)}; stocking nodes: {list(names)}")
-            arr = np.array([check_number(f"{name}[{n!r}]", values.get(n, 0.0)) for n in names])
+            arr = np.array([check_real(f"{name}[{n!r}]", values.get(n, 0.0)) for n in names])
         else:
             try:
                 arr = np.asarray(values, dtype=np.float64)
@@ -231,7 +230,7 @@ class BaseStockPolicy(InventoryPolicy):
         ``S_j = s_j + EOQ_j``, ``EOQ_j = sqrt(2 mu_j K_j / h_j)`` with the links' fixed cost K, or a
         virtual ``K = 10 h_j`` when the network has none."""
         core = _core_of(env)
-        service = check_number("service", service, minimum=0.0, maximum=1.0, strict=True)
+        service = check_real("service", service, low=0.0, high=1.0, low_open=True)
         if service >= 1.0:
             raise ValueError(f"service: got {service!r}; must be in (0, 1)")
         mu, sigma, lead, _ = _node_statistics(core)
@@ -290,9 +289,8 @@ class RandomPolicy(InventoryPolicy):
 
     def __init__(self, env: Any, high: float = 40.0, seed: int | None = 0) -> None:
         self.core = _core_of(env)
-        self.high = check_number("high", high, minimum=0.0)
-        if seed is not None:
-            check_int("seed", seed, minimum=0)
+        self.high = check_real("high", high, low=0.0)
+        check_seed("seed", seed)
         self.rng = np.random.default_rng(seed)
         self.name = f"random-0-{self.high:g}"
 
@@ -303,7 +301,7 @@ class RandomPolicy(InventoryPolicy):
 def run_episode(env: gym.Env, policy: InventoryPolicy, seed: int | None = None) -> dict[str, Any]:
     """One episode of ``policy`` on a single env: rewards and the cost decomposition per period."""
     if seed is not None:
-        seed = check_int("seed", seed, minimum=0)
+        seed = check_int("seed", seed, low=0)
     if not hasattr(policy, "predict"):
         raise TypeError(f"policy: got {type(policy).__name__}; must have predict(obs)")
     obs, _ = env.reset(seed=seed)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_choice, check_int, check_number, check_seeds
+from rlsuite.validation import check_choice, check_int, check_real, check_seeds
+
 from .evaluation import _mean_ci, _vector_env
 from .policies import BaseStockPolicy, _node_statistics
 
@@ -72,9 +73,9 @@ def search_base_stock_levels(
     check_choice("kind", kind, KINDS)
     train_seeds = check_seeds("train_seeds", train_seeds)
     eval_seeds = check_seeds("eval_seeds", eval_seeds)
-    warmup = check_int("warmup", warmup, minimum=0)
-    min_step = check_number("min_step", min_step, minimum=0.0, strict=True)
-    max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1)
+    warmup = check_int("warmup", warmup, low=0)
+    min_step = check_real("min_step", min_step, low=0.0, low_open=True)
+    max_evaluations = check_int("max_evaluations", max_evaluations, low=1)
     if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
         raise TypeError(f"env_kwargs: got {type(env_kwargs).__name__}; must be a mapping or None")
     train = _vector_env(env, len(train_seeds), num_periods, env_kwargs or {})

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ._validate import check_bool, check_choice, check_int, check_number
+from rlsuite.validation import check_bool, check_choice, check_int, check_real
+
 from .policies import InventoryPolicy, _core_of
 
 MAX_DP_BYTES: int = 2 * 1024**3
@@ -57,10 +58,6 @@ def _refuse_if_too_big(cap: int, lead_time: int, support: int, max_bytes: int, n
         )
 
 
-def _check(name: str, value: Any, *, minimum: float = 0.0, strict: bool = False) -> float:
-    return check_number(name, value, minimum=minimum, strict=strict)
-
-
 def _poisson_support(mu: float) -> int:
     """Length of the Poisson(``mu``) pmf kept by :func:`_demand_pmf` (without building it)."""
     top = float(stats.poisson.isf(1e-16, mu))
@@ -82,7 +79,7 @@ def _demand_pmf(mean: float | None, pmf: Any) -> np.ndarray:
         if abs(arr.sum() - 1.0) > 1e-9:
             raise ValueError(f"demand_pmf: probabilities must sum to 1, got {arr.sum():.12g}")
         return arr
-    mu = _check("mean", mean if mean is not None else float("nan"), strict=True)
+    mu = check_real("mean", mean if mean is not None else float("nan"), 0.0, low_open=True)
     arr = stats.poisson.pmf(np.arange(_poisson_support(mu)), mu)
     return arr / arr.sum()
 
@@ -200,19 +197,19 @@ def lost_sales_optimal(
     span, since the cost is then only known within span / 2; ``allow_unconverged=True`` returns
     that solution instead, with a ``RuntimeWarning`` and ``converged=False``.
     """
-    L = check_int("lead_time", lead_time, minimum=1)
-    h = _check("holding_cost", holding_cost)
-    p = _check("shortage_cost", shortage_cost)
+    L = check_int("lead_time", lead_time, low=1)
+    h = check_real("holding_cost", holding_cost, 0.0)
+    p = check_real("shortage_cost", shortage_cost, 0.0)
     if h + p <= 0:
         raise ValueError(f"holding_cost + shortage_cost: got {h + p:g}; must be > 0")
-    tol = check_number("tol", tol, minimum=0.0, strict=True)
-    max_iter = check_int("max_iter", max_iter, minimum=1)
-    max_bytes = MAX_DP_BYTES if max_bytes is None else check_int("max_bytes", max_bytes, minimum=1)
+    tol = check_real("tol", tol, low=0.0, low_open=True)
+    max_iter = check_int("max_iter", max_iter, low=1)
+    max_bytes = MAX_DP_BYTES if max_bytes is None else check_int("max_bytes", max_bytes, low=1)
     allow_unconverged = check_bool("allow_unconverged", allow_unconverged)
     if cap is not None:
-        cap = check_int("cap", cap, minimum=1)
+        cap = check_int("cap", cap, low=1)
     if demand_pmf is None:
-        mu = _check("mean", mean if mean is not None else float("nan"), strict=True)
+        mu = check_real("mean", mean if mean is not None else float("nan"), 0.0, low_open=True)
         support = _poisson_support(mu)
         # Lower bound on the default cap (the Poisson((L + 1) mean) quantile, + 4), before any array.
         quantile = float(stats.poisson.ppf(p / (p + h), (L + 1) * mu))
@@ -308,20 +305,20 @@ def backlog_base_stock(
     ``(h + p) std sqrt(L+1) phi(z)``) or Poisson((L + 1) mean) (``dist='poisson'``: the smallest S
     with ``F(S) >= p / (p + h)`` and cost ``h E(S - D)^+ + p E(D - S)^+``).
     """
-    lead_time = check_int("lead_time", lead_time, minimum=0)
+    lead_time = check_int("lead_time", lead_time, low=0)
     check_choice("dist", dist, ["normal", "poisson"])
-    h = _check("holding_cost", holding_cost)
-    p = _check("shortage_cost", shortage_cost)
+    h = check_real("holding_cost", holding_cost, 0.0)
+    p = check_real("shortage_cost", shortage_cost, 0.0)
     if h + p <= 0:
         raise ValueError(f"holding_cost + shortage_cost: got {h + p:g}; must be > 0")
-    mu = _check("mean", mean) * (lead_time + 1)
+    mu = check_real("mean", mean, 0.0) * (lead_time + 1)
     if not math.isfinite(mu):
         raise ValueError(f"mean: got {mean!r}; (lead_time + 1) * mean overflows")
     ratio = p / (p + h)
     if dist == "normal":
         if std is None:
             raise ValueError("std: normal demand needs a standard deviation")
-        sigma = _check("std", std, strict=True) * math.sqrt(lead_time + 1)
+        sigma = check_real("std", std, 0.0, low_open=True) * math.sqrt(lead_time + 1)
         z = float(stats.norm.ppf(ratio))
         return mu + z * sigma, (h + p) * sigma * float(stats.norm.pdf(z))
     S = int(stats.poisson.ppf(ratio, mu))

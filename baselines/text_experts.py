@@ -14,8 +14,7 @@ import numpy as np
 
 from rlsuite.envs.text.sokoban import Level, solve, step_level
 from rlsuite.files import atomic_write
-
-from ._validate import check_int, check_seeds
+from rlsuite.validation import check_int, check_seed, check_seeds
 
 
 class SokobanExpert:
@@ -26,7 +25,7 @@ class SokobanExpert:
     name = "sokoban expert"
 
     def __init__(self, max_nodes: int = 500_000) -> None:
-        self.max_nodes = check_int("max_nodes", max_nodes, minimum=1)
+        self.max_nodes = check_int("max_nodes", max_nodes, low=1)
         self._next: dict[bytes, list[int]] = {}
 
     def act(self, grid: np.ndarray) -> int:
@@ -59,8 +58,7 @@ class RandomTextPolicy:
     name = "random"
 
     def __init__(self, seed: int | None = 0) -> None:
-        if seed is not None:
-            check_int("seed", seed, minimum=0)
+        check_seed("seed", seed)
         self.rng = np.random.default_rng(seed)
 
     def predict(

@@ -22,16 +22,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .validation import (
-    ArgumentTypeError,
-    check_choice,
-    check_index_action,
-    check_int,
-    check_real,
-    check_seed,
-    check_step_allowed,
-    short_repr,
-)
+from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check_real, check_seed, short_repr
+
+from .validation import check_index_action, check_step_allowed
 
 MAX_CELLS = 1024
 """Most cells of a layout: the exact model ``P[s, a, s']`` grows with the square of the states."""
@@ -174,7 +167,7 @@ class GridWorldEnv(gym.Env):
         return {"state": int(self.state), "cell": self.cells[self.state]}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=check_seed(seed))
+        super().reset(seed=check_seed("seed", seed))
         if options is not None and not isinstance(options, dict):
             raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
         unknown = sorted(set(options or {}) - {"state"}, key=str)

@@ -37,12 +37,12 @@ def run_demo(
     import matplotlib
 
     import rlsuite
-    from rlsuite.baselines._validate import check_bool, check_int
+    from rlsuite.validation import check_bool, check_int
 
     if not isinstance(env_id, str) or env_id not in rlsuite.envs.INVMGMT_IDS:
         raise ValueError(f"env_id: got {env_id!r}; allowed: {list(rlsuite.envs.INVMGMT_IDS)}")
-    episodes = check_int("episodes", episodes, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
+    episodes = check_int("episodes", episodes, low=1)
+    seed = check_int("seed", seed, low=0)
     show_progress = check_bool("show_progress", show_progress)
     matplotlib.use("Agg")
     import torch

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rlsuite.baselines._validate import check_choice, check_int, check_number
+from rlsuite.validation import check_choice, check_int, check_real
 
 Run = tuple[Sequence[float], Sequence[float]]
 
@@ -22,7 +22,7 @@ def curve_on_grid(
 ) -> np.ndarray:
     """At each grid step, the mean return of the last ``window`` episodes finished by then (NaN before
     the first episode)."""
-    window = check_int("window", window, minimum=1)
+    window = check_int("window", window, low=1)
     t = np.asarray(timesteps, dtype=np.float64)
     r = np.asarray(returns, dtype=np.float64)
     if t.shape != r.shape:
@@ -54,10 +54,10 @@ def summarize_runs(
 ) -> list[dict[str, Any]]:
     """One row per method: final return (mean of each seed's last ``last`` episodes; mean and sd over
     seeds) and, with a threshold, steps to reach it (median over seeds, and how many seeds did)."""
-    window = check_int("window", window, minimum=1)
-    last = check_int("last", last, minimum=1)
+    window = check_int("window", window, low=1)
+    last = check_int("last", last, low=1)
     if threshold is not None:
-        threshold = check_number("threshold", threshold)
+        threshold = check_real("threshold", threshold)
     rows = []
     for label, seeds in runs.items():
         finals = np.array([np.mean(np.asarray(r, float)[-last:]) if len(r) else np.nan for _, r in seeds])
@@ -90,9 +90,9 @@ def plot_learning_curves(
     import matplotlib.pyplot as plt
 
     check_choice("band", band, ["sd", "minmax"])
-    total_timesteps = check_number("total_timesteps", total_timesteps, minimum=0.0, strict=True)
-    points = check_int("points", points, minimum=2)
-    window = check_int("window", window, minimum=1)
+    total_timesteps = check_real("total_timesteps", total_timesteps, low=0.0, low_open=True)
+    points = check_int("points", points, low=2)
+    window = check_int("window", window, low=1)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     grid = np.linspace(0, total_timesteps, points)

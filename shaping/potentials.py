@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlsuite.baselines._validate import check_callable, check_number
+from rlsuite.validation import check_callable, check_real
 
 
 def inventory_base_stock_potential(
@@ -23,7 +23,7 @@ def inventory_base_stock_potential(
     (returns a float) or a batch ``[B, obs_dim]`` (returns an array, for :class:`VectorPotentialShaping`)."""
     from rlsuite.baselines import BaseStockPolicy
 
-    scale = check_number("scale", scale)
+    scale = check_real("scale", scale)
     rule = (
         BaseStockPolicy.newsvendor(env) if levels is None else BaseStockPolicy(env, np.asarray(levels, float))
     )
@@ -43,7 +43,7 @@ def sokoban_potential(scale: float = 1.0) -> Callable[[Any], float]:
     read from the ``grid`` observation (0 when every box is on a target)."""
     from rlsuite.envs.text.sokoban import Level
 
-    scale = check_number("scale", scale)
+    scale = check_real("scale", scale)
 
     def phi(obs: Any) -> float:
         level = Level.from_grid(np.asarray(obs["grid"]))
@@ -59,7 +59,7 @@ def sokoban_potential(scale: float = 1.0) -> Callable[[Any], float]:
 def locomotion_potential(weight: float = 1.0, key: str = "x_position") -> Callable[[Any, dict], float]:
     """``Phi(s) = weight * x`` for MuJoCo locomotion (``info["x_position"]`` of the v5 envs): shaping
     then pays ``gamma * x' - x`` (forward progress), a potential-based cousin of the forward reward."""
-    weight = check_number("weight", weight)
+    weight = check_real("weight", weight)
     if not isinstance(key, str):
         raise TypeError(f"key: got {key!r}; must be a string (an info key)")
 
@@ -74,7 +74,7 @@ def locomotion_potential(weight: float = 1.0, key: str = "x_position") -> Callab
 def critic_potential(model: Any, scale: float = 1.0) -> Callable[[Any], float]:
     """``Phi(s) = scale * V(s)`` from a trained agent's critic (any rlsuite on-policy agent): the
     learned value as a potential (e.g. from a run on a related task)."""
-    scale = check_number("scale", scale)
+    scale = check_real("scale", scale)
     for attr in ("_to_tensor", "_split_masks", "_normalize", "policy"):
         if not hasattr(model, attr):
             raise TypeError(f"model: got {type(model).__name__}; must be an rlsuite on-policy agent")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlsuite.baselines._validate import check_int, check_number
+from rlsuite.validation import check_int, check_real
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def _check(P: np.ndarray, R: np.ndarray, terminal: np.ndarray, gamma: float) -> 
         raise ValueError("P: every row P[s, a, :] must sum to 1")
     if not np.all(np.isfinite(R)):
         raise ValueError("R: rewards must be finite")
-    return check_number("gamma", gamma, minimum=0.0, maximum=1.0)
+    return check_real("gamma", gamma, low=0.0, high=1.0)
 
 
 def _potential(potential: np.ndarray, n_states: int) -> np.ndarray:
@@ -55,7 +55,7 @@ def _potential(potential: np.ndarray, n_states: int) -> np.ndarray:
 
 def shape_rewards(R: np.ndarray, potential: np.ndarray, terminal: np.ndarray, gamma: float) -> np.ndarray:
     """``R[s, a, s'] + gamma * Phi(s') - Phi(s)`` with ``Phi`` set to 0 on terminal states."""
-    gamma = check_number("gamma", gamma, minimum=0.0, maximum=1.0)
+    gamma = check_real("gamma", gamma, low=0.0, high=1.0)
     R, terminal = np.asarray(R, dtype=np.float64), np.asarray(terminal, dtype=bool)
     if R.ndim != 3 or terminal.shape != (R.shape[2],):
         raise ValueError(
@@ -79,8 +79,8 @@ def value_iteration(
     potential-based shaping by ``potential`` (a value per state)."""
     P, R, terminal = np.asarray(P, float), np.asarray(R, float), np.asarray(terminal, bool)
     gamma = _check(P, R, terminal, gamma)
-    tol = check_number("tol", tol, minimum=0.0, strict=True)
-    max_iterations = check_int("max_iterations", max_iterations, minimum=1)
+    tol = check_real("tol", tol, low=0.0, low_open=True)
+    max_iterations = check_int("max_iterations", max_iterations, low=1)
     if potential is not None:
         R = shape_rewards(R, potential, terminal, gamma)
     expected_r = (P * R).sum(2)

@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from rlsuite.baselines._validate import check_callable, check_number
+from rlsuite.validation import check_callable, check_real
 
 Potential = Callable[..., float]
 """``Phi(obs)`` or ``Phi(obs, info)`` (e.g. MuJoCo's ``info["x_position"]``)."""
@@ -45,7 +45,7 @@ def _arity(fn: Callable[..., Any]) -> int:
 
 def _check_gamma(gamma: float) -> float:
     """A finite discount in [0, 1] (it must equal the agent's)."""
-    return check_number("gamma", gamma, minimum=0.0, maximum=1.0)
+    return check_real("gamma", gamma, low=0.0, high=1.0)
 
 
 def _finite_potential(value: Any, what: str = "potential") -> float:

@@ -38,7 +38,6 @@ from rlsuite.baselines import (
     run_text_episodes,
     search_base_stock_levels,
 )
-from rlsuite.baselines._validate import check_bool, check_int, check_number, check_seeds
 from rlsuite.baselines.evaluation import POLICY_NAMES
 
 torch.set_num_threads(1)
@@ -66,41 +65,6 @@ def _raises(exc: tuple[type[Exception], ...], field: str):
 
 
 BAD = (TypeError, ValueError)
-
-
-# --- the shared checks -------------------------------------------------------------------------------
-
-
-@settings(max_examples=N, deadline=None)
-@given(value=not_int)
-def test_check_int_rejects_non_integers(value):
-    with _raises((TypeError,), "episodes"):
-        check_int("episodes", value)
-
-
-def test_check_int_accepts_numpy_integers_and_checks_bounds():
-    assert check_int("x", np.int64(3), minimum=1) == 3
-    assert type(check_int("x", np.uint8(3))) is int
-    with pytest.raises(ValueError, match=r"x: got 0; must be an integer in \[1, inf\]"):
-        check_int("x", 0, minimum=1)
-
-
-@settings(max_examples=N, deadline=None)
-@given(value=bad_non_negative_number)
-def test_check_number_rejects_nan_inf_negatives_and_non_numbers(value):
-    with _raises(BAD, "holding_cost"):
-        check_number("holding_cost", value, minimum=0.0)
-
-
-def test_check_bool_and_seeds():
-    assert check_bool("oracle", np.bool_(True)) is True
-    with pytest.raises(TypeError, match="oracle"):
-        check_bool("oracle", 1)
-    assert check_seeds("seeds", np.arange(3)) == [0, 1, 2]
-    with pytest.raises(TypeError, match="seeds"):
-        check_seeds("seeds", "012")
-    with pytest.raises(ValueError, match="seeds"):
-        check_seeds("seeds", [])
 
 
 # --- evaluate ------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from rlsuite.envs.inventory.core import MAX_DENSE_ENTRIES
 from rlsuite.envs.inventory.spec import MAX_LEAD_TIME
 from rlsuite.envs.text import TextActionWrapper, parse_actions
 from rlsuite.envs.text.webshop import MAX_ACTION_CHARS
-from rlsuite.envs.validation import STEP_AFTER_END, STEP_BEFORE_RESET, ArgumentTypeError
+from rlsuite.envs.validation import STEP_AFTER_END, STEP_BEFORE_RESET
 
 torch.set_num_threads(1)
 
@@ -585,7 +585,3 @@ def test_protocol_parsing_is_linear_on_adversarial_text(text):
     parse_actions(text)
     _, _, _, _, info = env.step(text)
     assert time.perf_counter() - start < 2.0 and not info["is_action_valid"]
-
-
-def test_type_errors_are_also_value_errors_for_older_callers():
-    assert issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, ValueError)

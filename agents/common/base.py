@@ -14,7 +14,6 @@ inserts after an episode end is never trained on.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -29,6 +28,19 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from torch import Tensor, nn
+
+from rlsuite.validation import (
+    ArgumentTypeError,
+    check_bool,
+    check_int,
+    check_mapping,
+    check_optional_real,
+    check_optional_str,
+    check_real,
+    check_seed,
+    is_real,
+    short_repr,
+)
 
 from .buffers import RolloutBatch, RolloutBuffer
 from .callbacks import BaseCallback, CallbackList, ProgressBarCallback
@@ -49,20 +61,7 @@ from .persistence import (
 )
 from .policies import MASK_KEY, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
 from .spaces import space_from_json, space_to_json, spaces_equal
-from .validation import (
-    NonFiniteError,
-    accepted_kwargs,
-    check_bool,
-    check_callbacks,
-    check_float,
-    check_kwargs_keys,
-    check_mapping,
-    check_nonnegative_int,
-    check_optional_float,
-    check_optional_str,
-    check_positive_int,
-    check_seed,
-)
+from .validation import NonFiniteError, accepted_kwargs, check_callbacks, check_kwargs_keys
 from .vec_env import SingleEnvVector, original_rewards
 
 Schedule = Callable[[float], float]
@@ -73,8 +72,8 @@ class LinearSchedule:
     Serializable, so a model saved with it loads without overrides."""
 
     def __init__(self, start: float, end: float = 0.0) -> None:
-        self.start = check_float("linear_schedule start", start)
-        self.end = check_float("linear_schedule end", end)
+        self.start = check_real("linear_schedule start", start)
+        self.end = check_real("linear_schedule end", end)
 
     def __call__(self, progress_remaining: float) -> float:
         return self.end + (self.start - self.end) * progress_remaining
@@ -99,7 +98,7 @@ class CheckedSchedule:
         v = self.fn(progress_remaining)
         if type(v) is float and self.low <= v <= self.high:  # fast path (NaN fails the comparison)
             return v
-        return check_float(
+        return check_real(
             f"{self.name} (schedule at progress_remaining={progress_remaining:.4g})",
             v,
             self.low,
@@ -116,15 +115,15 @@ def _schedule(
     upper = None if math.isinf(high) else high
     if callable(value) and not isinstance(value, type):
         start = value(1.0)
-        check_float(f"{name} (schedule at progress_remaining=1)", start, low, upper, low_open=positive_start)
-        check_float(f"{name} (schedule at progress_remaining=0)", value(0.0), low, upper)
+        check_real(f"{name} (schedule at progress_remaining=1)", start, low, upper, low_open=positive_start)
+        check_real(f"{name} (schedule at progress_remaining=0)", value(0.0), low, upper)
         return CheckedSchedule(value, name, low, high)
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"{name}: got {value!r} ({type(value).__name__}); must be a finite number or a schedule "
+    if not is_real(value):
+        raise ArgumentTypeError(
+            f"{name}: got {short_repr(value)}; must be a finite number or a schedule "
             "callable of progress_remaining (1 -> 0)"
         )
-    v = check_float(name, value, low, upper, low_open=positive_start)
+    v = check_real(name, value, low, upper, low_open=positive_start)
     return lambda _progress: v
 
 
@@ -214,24 +213,24 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
                 f"allowed algorithm arguments: {sorted(self.algo_defaults)}"
             )
         self.algo_kwargs = {**self.algo_defaults, **algo_kwargs}
-        self.n_steps = check_positive_int("n_steps", n_steps)
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self.n_epochs = check_positive_int("n_epochs", n_epochs)
-        self.gamma = check_float("gamma", gamma, 0.0, 1.0)
-        self.gae_lambda = check_float("gae_lambda", gae_lambda, 0.0, 1.0)
-        self.ent_coef = check_float("ent_coef", ent_coef, low=0.0)
-        self.vf_coef = check_float("vf_coef", vf_coef, low=0.0)
-        self.max_grad_norm = check_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
+        self.n_steps = check_int("n_steps", n_steps, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.n_epochs = check_int("n_epochs", n_epochs, 1)
+        self.gamma = check_real("gamma", gamma, 0.0, 1.0)
+        self.gae_lambda = check_real("gae_lambda", gae_lambda, 0.0, 1.0)
+        self.ent_coef = check_real("ent_coef", ent_coef, low=0.0)
+        self.vf_coef = check_real("vf_coef", vf_coef, low=0.0)
+        self.max_grad_norm = check_real("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
         self.normalize_advantage = check_bool("normalize_advantage", normalize_advantage)
-        self.target_kl = check_optional_float("target_kl", target_kl, low=0.0, low_open=True)
-        self.stats_window_size = check_positive_int("stats_window_size", stats_window_size)
+        self.target_kl = check_optional_real("target_kl", target_kl, low=0.0, low_open=True)
+        self.stats_window_size = check_int("stats_window_size", stats_window_size, 1)
         self.tensorboard_log = check_optional_str("tensorboard_log", tensorboard_log)
-        self.verbose = check_nonnegative_int("verbose", verbose)
+        self.verbose = check_int("verbose", verbose, 0)
         self.seed = check_seed("seed", seed)
         self.normalize_observation = check_bool("normalize_observation", normalize_observation)
         self.normalize_reward = check_bool("normalize_reward", normalize_reward)
-        self.clip_obs = check_float("clip_obs", clip_obs, low=0.0, low_open=True)
-        self.clip_reward = check_float("clip_reward", clip_reward, low=0.0, low_open=True)
+        self.clip_obs = check_real("clip_obs", clip_obs, low=0.0, low_open=True)
+        self.clip_reward = check_real("clip_reward", clip_reward, low=0.0, low_open=True)
         #: Stop ``learn`` at the first NaN/inf reward, observation or loss (one cheap check per step).
         self.check_finite = check_bool("check_finite", check_finite)
         self.learning_rate = learning_rate
@@ -258,7 +257,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             "policy_kwargs", self.policy_kwargs, None if allowed is None else set(allowed) - reserved
         )
         self.device = resolve_device(device)
-        self._requested_n_envs = check_positive_int("n_envs", n_envs)
+        self._requested_n_envs = check_int("n_envs", n_envs, 1)
         self.num_timesteps = 0
         self._total_timesteps = 0
         self._n_updates = 0
@@ -406,8 +405,8 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         ``n_steps * n_envs``). Returns ``self``."""
         if self.env is None:
             raise ValueError("no env: pass one to the constructor, load(..., env=...) or set_env()")
-        total_timesteps = check_positive_int("total_timesteps", total_timesteps)
-        log_interval = check_nonnegative_int("log_interval", log_interval)
+        total_timesteps = check_int("total_timesteps", total_timesteps, 1)
+        log_interval = check_int("log_interval", log_interval, 0)
         tb_log_name = check_optional_str("tb_log_name", tb_log_name)
         reset_num_timesteps = check_bool("reset_num_timesteps", reset_num_timesteps)
         progress_bar = check_bool("progress_bar", progress_bar)

@@ -17,9 +17,11 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
+from rlsuite.validation import check_bool, check_int_list, check_mapping, check_real
+
 from .distributions import ActionHead, DiagGaussian
 from .registry import POLICIES, register_features_extractor, register_policy
-from .validation import check_bool, check_float, check_int_list, check_mapping, check_module_class
+from .validation import check_module_class
 
 MASK_KEY = "action_mask"
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
@@ -150,7 +152,7 @@ class ActorCriticPolicy(nn.Module):
             )
         net_arch = {k: check_int_list(f"net_arch[{k!r}]", v) for k, v in net_arch.items()}
         ortho_init = check_bool("ortho_init", ortho_init)
-        log_std_init = check_float("log_std_init", log_std_init)
+        log_std_init = check_real("log_std_init", log_std_init)
         share_features_extractor = check_bool("share_features_extractor", share_features_extractor)
         median_head = check_bool("median_head", median_head)
         post_decision_critic = check_bool("post_decision_critic", post_decision_critic)

@@ -20,10 +20,11 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
+from rlsuite.validation import check_bool, check_choice, check_int
+
 from .distributions import ActionHead, MultiCategorical
 from .policies import PolicyOutput
 from .registry import register_features_extractor, register_policy
-from .validation import check_bool, check_choice, check_positive_int
 
 ENCODERS = ("bow", "position", "gru")
 
@@ -95,7 +96,7 @@ class TextChoicePolicy(nn.Module):
                 f"action_space: TextPolicy needs Discrete actions, got {type(action_space).__name__}"
             )
         check_choice("encoder", encoder, ENCODERS)
-        embed_dim, hidden = check_positive_int("embed_dim", embed_dim), check_positive_int("hidden", hidden)
+        embed_dim, hidden = check_int("embed_dim", embed_dim, 1), check_int("hidden", hidden, 1)
         median_head, ortho_init = check_bool("median_head", median_head), check_bool("ortho_init", ortho_init)
         tokens, act_tokens = observation_space["tokens"], observation_space["action_tokens"]
         n_actions = int(action_space.n)
@@ -229,7 +230,7 @@ class TextFeaturesExtractor(nn.Module):
         if not isinstance(observation_space, spaces.Dict) or "tokens" not in observation_space.spaces:
             raise ValueError("observation_space: TextFeaturesExtractor needs a Dict with 'tokens'")
         check_choice("encoder", encoder, ENCODERS)
-        embed_dim, hidden = check_positive_int("embed_dim", embed_dim), check_positive_int("hidden", hidden)
+        embed_dim, hidden = check_int("embed_dim", embed_dim, 1), check_int("hidden", hidden, 1)
         tokens = observation_space["tokens"]
         highs = [np.max(tokens.high)]
         act = observation_space.spaces.get("action_tokens")

@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..validation import check_bool
+from rlsuite.validation import check_bool
+
 from .spec import NetworkSpec
 
 ALLOCATIONS: tuple[str, ...] = ("fcfs", "proportional")

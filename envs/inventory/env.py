@@ -12,15 +12,9 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ..validation import (
-    ArgumentTypeError,
-    check_choice,
-    check_int,
-    check_seed,
-    check_step_allowed,
-    real_array,
-    short_repr,
-)
+from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check_seed, short_repr
+
+from ..validation import check_step_allowed, real_array
 from .core import COST_NAMES, InventoryCore, InventoryState
 from .demand import DemandSampler
 from .spec import NetworkSpec, as_spec, demand_from_config
@@ -202,7 +196,7 @@ class InvMgmtEnv(gym.Env):
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=check_seed(seed))
+        super().reset(seed=check_seed("seed", seed))
         options = options or {}
         if not isinstance(options, Mapping):
             raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")

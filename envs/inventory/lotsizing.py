@@ -58,17 +58,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..validation import (
+from rlsuite.validation import (
     ArgumentTypeError,
     check_bool,
     check_choice,
     check_int,
     check_real,
     check_seed,
-    check_step_allowed,
-    real_array,
+    is_int,
     short_repr,
 )
+
+from ..validation import check_step_allowed, real_array
 
 DEMAND_MODELS = ("binomial", "poisson", "deterministic")
 RESET_OPTIONS = ("inventory", "setup", "demand")
@@ -81,10 +82,6 @@ MAX_HORIZON = 1_000_000
 """Longest episode (``horizon``)."""
 MAX_DEMAND_ENTRIES = 10**7
 """Largest episode demand array, ``horizon * n_items`` entries (drawn whole at ``reset``)."""
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
 def _check_array(name: str, value: Any, shape: tuple[int, ...], integer: bool) -> np.ndarray:
@@ -188,7 +185,7 @@ class LotSizingSpec:
         if (
             not isinstance(init, (tuple, list))
             or len(init) != 2
-            or not all(_is_int(v) for v in init)
+            or not all(is_int(v) for v in init)
             or not 0 <= init[0] <= init[1] <= self.max_inventory
         ):
             raise ValueError(
@@ -442,7 +439,7 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
         """Start an episode. ``options`` may hold ``inventory`` ``[n_items]`` (in
         ``[0, max_inventory]``), ``setup`` ``[n_machines]`` (in ``[0, n_items]``) and ``demand``
         ``[>= horizon, n_items]`` (whole units; its first ``horizon`` rows are the episode's demand)."""
-        super().reset(seed=check_seed(seed))
+        super().reset(seed=check_seed("seed", seed))
         spec, rng = self.instance, self.np_random
         low, high = spec.initial_inventory_range
         inventory = rng.integers(low, high + 1, size=self.n_items)

@@ -28,7 +28,9 @@ except ImportError as e:
         'rlsuite.envs.inventory.marl needs PettingZoo; install it with: pip install "rlsuite[marl]"'
     ) from e
 
-from ..validation import ArgumentTypeError, check_choice, check_step_allowed, real_array, short_repr
+from rlsuite.validation import ArgumentTypeError, check_choice, short_repr
+
+from ..validation import check_step_allowed, real_array
 from .env import InvMgmtEnv, obs_high
 from .spec import NetworkSpec
 

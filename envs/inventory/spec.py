@@ -31,7 +31,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..validation import ArgumentTypeError, check_bool, check_int, check_real, real_array, short_repr
+from rlsuite.validation import ArgumentTypeError, check_bool, check_int, check_real, short_repr
+
+from ..validation import real_array
 
 NodeKind = Literal["raw", "factory", "distributor", "retailer", "market"]
 NODE_KINDS: tuple[str, ...] = ("raw", "factory", "distributor", "retailer", "market")
@@ -59,17 +61,6 @@ _DEMAND_TYPE_EFFECTS: dict[str, tuple[str, ...]] = {
 
 def _err(field_name: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"{field_name}: got {short_repr(value)}; {allowed}")
-
-
-def _check_number(field_name: str, value: Any, *, minimum: float | None = 0.0, strict: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ArgumentTypeError(f"{field_name}: got {short_repr(value)}; expected a number")
-    x = float(value)
-    if not math.isfinite(x):
-        raise _err(field_name, value, "expected a finite number")
-    if minimum is not None and (x < minimum or (strict and x == minimum)):
-        raise _err(field_name, value, f"must be {'>' if strict else '>='} {minimum:g}")
-    return x
 
 
 @dataclass(frozen=True)
@@ -102,9 +93,9 @@ class DemandSpec:
     def __post_init__(self) -> None:
         if self.dist not in DEMAND_DISTS:
             raise _err("demand.dist", self.dist, f"allowed: {list(DEMAND_DISTS)}")
-        _check_number("demand.mean", self.mean)
+        check_real("demand.mean", self.mean, 0.0)
         if self.std is not None:
-            _check_number("demand.std", self.std)
+            check_real("demand.std", self.std, 0.0)
         if not isinstance(self.effects, (tuple, list)) or not all(isinstance(e, str) for e in self.effects):
             raise ArgumentTypeError(
                 f"demand.effects: got {short_repr(self.effects)}; must be a sequence of names "
@@ -114,11 +105,11 @@ class DemandSpec:
         if bad:
             raise _err("demand.effects", list(self.effects), f"allowed: {list(DEMAND_EFFECTS)}")
         check_int("demand.shock_time", self.shock_time, 0)
-        _check_number("demand.noise_scale", self.noise_scale)
-        _check_number("demand.seasonal_period", self.seasonal_period, strict=True)
-        _check_number("demand.shock_mag", self.shock_mag)
-        _check_number("demand.trend_slope", self.trend_slope, minimum=None)
-        _check_number("demand.seasonal_amp", self.seasonal_amp)
+        check_real("demand.noise_scale", self.noise_scale, 0.0)
+        check_real("demand.seasonal_period", self.seasonal_period, 0.0, low_open=True)
+        check_real("demand.shock_mag", self.shock_mag, 0.0)
+        check_real("demand.trend_slope", self.trend_slope)
+        check_real("demand.seasonal_amp", self.seasonal_amp, 0.0)
         if self.dist == "trace":
             if self.trace is None:
                 raise _err("demand.trace", self.trace, "dist='trace' needs a non-empty sequence of demands")
@@ -292,14 +283,14 @@ class NetworkSpec:
             names[n.name] = n
             if n.kind not in NODE_KINDS:
                 raise _err(f"{where}.kind", n.kind, f"allowed: {list(NODE_KINDS)}")
-            _check_number(f"{where}.I0", n.I0)
-            _check_number(f"{where}.h", n.h)
-            _check_number(f"{where}.o", n.o)
+            check_real(f"{where}.I0", n.I0, 0.0)
+            check_real(f"{where}.h", n.h, 0.0)
+            check_real(f"{where}.o", n.o, 0.0)
             if n.kind == "factory":
                 if n.C is None:
                     raise _err(f"{where}.C", n.C, "a factory needs a capacity C >= 0")
-                _check_number(f"{where}.C", n.C)
-                _check_number(f"{where}.v", n.v, strict=True)
+                check_real(f"{where}.C", n.C, 0.0)
+                check_real(f"{where}.v", n.v, 0.0, low_open=True)
             elif n.C is not None:
                 raise _err(f"{where}.C", n.C, f"only factories have a capacity (node kind is {n.kind!r})")
         succ: dict[str, list[str]] = {k: [] for k in names}
@@ -322,9 +313,9 @@ class NetworkSpec:
                     "a replenishment link must end at a factory, distributor or retailer",
                 )
             check_int(f"{where}.L", link.L, 0, MAX_LEAD_TIME)
-            _check_number(f"{where}.p", link.p)
-            _check_number(f"{where}.g", link.g)
-            _check_number(f"{where}.K", link.K)
+            check_real(f"{where}.p", link.p, 0.0)
+            check_real(f"{where}.g", link.g, 0.0)
+            check_real(f"{where}.K", link.K, 0.0)
             if (link.src, link.dst) in seen_edges:
                 raise _err(where, (link.src, link.dst), "duplicate link")
             seen_edges.add((link.src, link.dst))
@@ -342,8 +333,8 @@ class NetworkSpec:
                 raise _err(f"{where}.dst", m.dst, "must name a node of kind 'market'")
             if not isinstance(m.demand, DemandSpec):
                 raise _err(f"{where}.demand", m.demand, "expected a DemandSpec")
-            _check_number(f"{where}.p", m.p)
-            _check_number(f"{where}.b", m.b)
+            check_real(f"{where}.p", m.p, 0.0)
+            check_real(f"{where}.b", m.b, 0.0)
             if (m.src, m.dst) in seen_edges:
                 raise _err(where, (m.src, m.dst), "duplicate link")
             seen_edges.add((m.src, m.dst))
@@ -382,14 +373,14 @@ class NetworkSpec:
             raise ArgumentTypeError(f"name: got {short_repr(self.name)}; must be a string")
         if self.event_order not in EVENT_ORDERS:
             raise _err("event_order", self.event_order, f"allowed: {list(EVENT_ORDERS)}")
-        rho = _check_number("demand_correlation", self.demand_correlation, minimum=None)
+        rho = check_real("demand_correlation", self.demand_correlation)
         if rho != 0.0:
             if not -1.0 / max(len(self.markets) - 1, 1) < rho < 1.0:
                 raise _err("demand_correlation", rho, "must keep the correlation matrix positive definite")
             if any(m.demand.dist != "normal" for m in self.markets):
                 raise _err("demand_correlation", rho, "correlated demand needs dist='normal' on every market")
         if self.max_order is not None:
-            _check_number("max_order", self.max_order, strict=True)
+            check_real("max_order", self.max_order, 0.0, low_open=True)
 
     # ------------------------------------------------------------------ loaders
     @classmethod
@@ -821,7 +812,7 @@ def demand_from_config(cfg: DemandSpec | Mapping[str, Any] | None, base: DemandS
     if "base_mu" in d:
         d["mean"] = d.pop("base_mu")
     if "seasonal_freq" in d:
-        freq = _check_number("demand.seasonal_freq", d.pop("seasonal_freq"), strict=True)
+        freq = check_real("demand.seasonal_freq", d.pop("seasonal_freq"), 0.0, low_open=True)
         d["seasonal_period"] = 2 * math.pi / freq
     if "external_series" in d:
         d["dist"], d["trace"] = "trace", d.pop("external_series")

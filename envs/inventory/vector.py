@@ -25,15 +25,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ..validation import (
-    ArgumentTypeError,
-    check_choice,
-    check_int,
-    check_seed,
-    check_step_allowed,
-    real_array,
-    short_repr,
-)
+from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check_seed, short_repr
+
+from ..validation import check_step_allowed, real_array
 from .core import COST_NAMES, InventoryState
 from .demand import DemandSampler
 from .env import DEMAND_CHUNK, MAX_PERIODS, build_core, check_trace, obs_high
@@ -147,11 +141,11 @@ class InvMgmtVectorEnv(VectorEnv):
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (list, tuple, np.ndarray)):
-            seeds = [check_seed(s) for s in seed]
+            seeds = [check_seed(f"seed[{i}]", s) for i, s in enumerate(seed)]
             if len(seeds) != self.num_envs:
                 raise ValueError(f"seed: got {len(seeds)} seeds; expected num_envs={self.num_envs}")
         else:
-            first = check_seed(seed)
+            first = check_seed("seed", seed)
             seeds = [first + i for i in range(self.num_envs)]
         if seed is not None or not self._rngs:
             self._rngs = [seeding.np_random(s)[0] for s in seeds]

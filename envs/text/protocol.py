@@ -27,7 +27,9 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from ..validation import check_int, check_real, check_step_allowed
+from rlsuite.validation import check_int, check_real
+
+from ..validation import check_step_allowed
 
 _TAGS = ("action", "answer")
 

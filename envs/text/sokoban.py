@@ -23,16 +23,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..validation import (
-    ArgumentTypeError,
-    check_bool,
-    check_choice,
-    check_index_action,
-    check_int,
-    check_seed,
-    check_step_allowed,
-    short_repr,
-)
+from rlsuite.validation import ArgumentTypeError, check_bool, check_choice, check_int, check_seed, short_repr
+
+from ..validation import check_index_action, check_step_allowed
 from .vocab import Vocabulary
 
 WALL, FLOOR, TARGET, BOX_ON_TARGET, BOX, PLAYER, PLAYER_ON_TARGET = range(7)
@@ -362,7 +355,7 @@ class SokobanEnv(gym.Env):
         self._ended = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=check_seed(seed))
+        super().reset(seed=check_seed("seed", seed))
         if options:
             raise ValueError(f"options: unknown keys {sorted(options)}; Sokoban takes none")
         self.level, self.optimal_plan = generate_level(

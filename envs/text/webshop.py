@@ -34,15 +34,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..validation import (
-    ArgumentTypeError,
-    check_choice,
-    check_index_action,
-    check_int,
-    check_seed,
-    check_step_allowed,
-    short_repr,
-)
+from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check_seed, short_repr
+
+from ..validation import check_index_action, check_step_allowed
 from .vocab import Vocabulary, tokenize
 
 MAX_ACTION_CHARS = 4096
@@ -533,7 +527,7 @@ class WebShopEnv(gym.Env):
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=check_seed(seed))
+        super().reset(seed=check_seed("seed", seed))
         if options is not None and not isinstance(options, dict):
             raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
         options = dict(options or {})

@@ -62,17 +62,15 @@ from .common.base import (
 from .common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from .common.logger import Logger, next_run_dir
 from .common.persistence import (
-    NAMED_POLICY_KWARGS,
     ParametersMixin,
-    check_config,
     check_env_id,
     check_model_class,
     check_optimizer_state,
     check_state_dict,
     meta_state_dict,
-    policy_kwargs_from_json,
     policy_kwargs_to_json,
     read_model_zip,
+    saved_config,
     write_model_zip,
 )
 from .common.validation import NonFiniteError, accepted_kwargs, check_callbacks, check_kwargs_keys
@@ -572,21 +570,10 @@ class HDPO(ParametersMixin):
         registered id, and the tensors are checked against the policy's shapes first."""
         data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth"))
         check_model_class(data, cls, path)
-        custom = dict(custom_objects or {})
-        config = check_config(data.get("config"), cls.__init__)
-        config = {k: _schedule_from_json(v) for k, v in config.items()}
-        config["policy_kwargs"] = policy_kwargs_from_json(config.get("policy_kwargs"), custom)
-        policy = cls.policy_aliases.resolve(config.pop("policy", None), custom.pop("policy", None))
-        for key, value in custom.items():
-            if key not in NAMED_POLICY_KWARGS and key != "policy_kwargs":
-                config[key] = value
         env_kwargs = kwargs.pop("env_kwargs", None)
-        config.update(kwargs)
-        if config.get("learning_rate") is None:
-            raise ValueError(
-                "learning_rate: the saved schedule was a custom callable; pass learning_rate=... "
-                "(or custom_objects={'learning_rate': ...})"
-            )
+        policy, config = saved_config(
+            data, cls.policy_aliases, cls.__init__, custom_objects, kwargs, _schedule_from_json
+        )
         desc = _check_description(data.get("env")) if env is None else _core_description(env, env_kwargs)
         dtype = _DTYPES.get(config.get("dtype", "float32"), torch.float32)
         core = _build_core(desc, dtype, torch.device("cpu"))

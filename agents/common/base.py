@@ -47,16 +47,14 @@ from .callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from .logger import Logger, next_run_dir
 from .normalize import ObservationNormalizer, RewardNormalizer
 from .persistence import (
-    NAMED_POLICY_KWARGS,
     ParametersMixin,
-    check_config,
     check_model_class,
     check_optimizer_state,
     check_state_dict,
     meta_state_dict,
-    policy_kwargs_from_json,
     policy_kwargs_to_json,
     read_model_zip,
+    saved_config,
     write_model_zip,
 )
 from .policies import MASK_KEY, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
@@ -828,20 +826,15 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         from the saved ones."""
         data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth", "normalizers.pth"))
         check_model_class(data, cls, path)
-        custom = dict(custom_objects or {})
-        config = check_config(data.get("config"), OnPolicyAlgorithm.__init__, cls.algo_defaults)
-        config = {k: _schedule_from_json(v) for k, v in config.items()}
-        config["policy_kwargs"] = policy_kwargs_from_json(config.get("policy_kwargs"), custom)
-        policy = cls.policy_aliases.resolve(config.pop("policy", None), custom.pop("policy", None))
-        for key, value in custom.items():
-            if key not in NAMED_POLICY_KWARGS and key != "policy_kwargs":
-                config[key] = value
-        config.update(kwargs)
-        if config.get("learning_rate") is None:
-            raise ValueError(
-                "learning_rate: the saved schedule was a custom callable; pass learning_rate=... "
-                "(or custom_objects={'learning_rate': ...})"
-            )
+        policy, config = saved_config(
+            data,
+            cls.policy_aliases,
+            OnPolicyAlgorithm.__init__,
+            custom_objects,
+            kwargs,
+            _schedule_from_json,
+            cls.algo_defaults,
+        )
         model = cls(policy, None, device=device, _init_setup_model=False, **config)
         model.observation_space = space_from_json(data.get("observation_space"), "observation_space")
         model.action_space = space_from_json(data.get("action_space"), "action_space")

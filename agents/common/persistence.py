@@ -170,6 +170,33 @@ def check_config(config: Any, init: Callable[..., Any], extra: Mapping[str, Any]
     return dict(config)
 
 
+def saved_config(
+    data: Mapping[str, Any],
+    policies: Registry,
+    init: Callable[..., Any],
+    custom_objects: Mapping[str, Any] | None,
+    overrides: Mapping[str, Any],
+    decode: Callable[[Any], Any],
+    extra: Mapping[str, Any] = {},
+) -> tuple[Any, dict[str, Any]]:
+    """``(policy class, constructor arguments)`` of a saved model: the file's config restricted to
+    ``init``'s parameters (:func:`check_config`), values decoded with ``decode`` (schedules),
+    names resolved through ``policies`` and the policy_kwargs registries; then ``custom_objects``
+    (SB3's: a class, function or value by key) and ``overrides`` (``load``'s kwargs) win."""
+    custom = dict(custom_objects or {})
+    config = {k: decode(v) for k, v in check_config(data.get("config"), init, extra).items()}
+    config["policy_kwargs"] = policy_kwargs_from_json(config.get("policy_kwargs"), custom)
+    policy = policies.resolve(config.pop("policy", None), custom.pop("policy", None))
+    config.update({k: v for k, v in custom.items() if k not in NAMED_POLICY_KWARGS and k != "policy_kwargs"})
+    config.update(overrides)
+    if config.get("learning_rate") is None:
+        raise ValueError(
+            "learning_rate: the saved schedule was a custom callable; pass learning_rate=... "
+            "(or custom_objects={'learning_rate': ...})"
+        )
+    return policy, config
+
+
 def check_env_id(env_id: Any, field: str = "env_id") -> str:
     """A registered Gymnasium id without a ``module:`` prefix (which would make ``gym.make``
     import the module)."""

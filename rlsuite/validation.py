@@ -57,12 +57,18 @@ def is_real(value: Any) -> bool:
 def _interval(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
     """The words for a range: ``"in [0, 1]"``, ``"in (0, 1)"``, ``">= 1"``, ``"< 5"`` or ``""``."""
     if low is not None and high is not None:
-        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f"in {'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
     if low is not None:
-        return f"{'>' if low_open else '>='} {low:g}"
+        return f"{'>' if low_open else '>='} {_num(low)}"
     if high is not None:
-        return f"{'<' if high_open else '<='} {high:g}"
+        return f"{'<' if high_open else '<='} {_num(high)}"
     return ""
+
+
+def _num(x: float) -> str:
+    """A bound as written: integers exactly (``2**63 - 1`` in full), other numbers with ``:g``."""
+    whole = is_int(x) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e15)
+    return str(int(x)) if whole else f"{x:g}"
 
 
 def _must(what: str, rng: str) -> str:

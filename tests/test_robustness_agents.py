@@ -315,6 +315,31 @@ def masked():
     return PPO("MultiInputPolicy", MaskedDictEnv(), seed=0, **SMALL)
 
 
+class EmptyMaskAfter(MaskedDictEnv):
+    """From step 5 on, the mask allows no action at all (a broken env)."""
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return super().reset(seed=seed, options=options)
+
+    def _obs(self):
+        allowed = getattr(self, "t", 0) < 5
+        return {"pos": np.zeros(2, np.float32), "action_mask": np.array([allowed, 0, allowed], np.int8)}
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), 1.0, False, False, {}
+
+
+def test_learn_stops_when_the_env_allows_no_action():
+    """An all-False mask would make the policy sample a forbidden action (the masked logits become
+    uniform): training stops at that step instead."""
+    model = PPO("MultiInputPolicy", EmptyMaskAfter(), seed=0, **SMALL)
+    expected = r"observation\['action_mask'\]: env 0 allows no action at num_timesteps=5"
+    with pytest.raises(ValueError, match=expected):
+        model.learn(64)
+
+
 @given(st.sets(st.sampled_from(["pos", "action_mask", "extra", "tokens"]), max_size=4))
 @settings(max_examples=20, deadline=None)
 def test_predict_names_missing_and_extra_dict_keys(masked, keys):

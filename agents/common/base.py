@@ -497,6 +497,12 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
         for _ in range(self.n_steps):
             obs_t, masks = self._split_masks(self._to_tensor(self._last_obs))
+            if masks is not None and (empty := self._first_empty_mask_row(masks)) is not None:
+                raise ValueError(
+                    f"observation['{MASK_KEY}']: env {empty[0]} allows no action{empty[1]} at "
+                    f"num_timesteps={self.num_timesteps} (iteration {self._iteration}); an environment "
+                    "must leave at least one action allowed"
+                )
             obs_n = self._normalize(obs_t, update=True)
             actions, values, log_probs = self.policy(
                 obs_n, action_masks=masks, generator=self._sample_generator
@@ -728,13 +734,21 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
                 raise ValueError(f"{name}: values must be booleans or 0/1 (True/1 = allowed)")
             t = t != 0
         t = t.reshape(-1, dim)
-        for i, chunk in enumerate(torch.split(t, head.nvec, dim=1)):
+        empty = self._first_empty_mask_row(t)
+        if empty is not None:
+            row, part = empty
+            raise ValueError(f"{name}: row {row} allows no action{part}; at least one must be True")
+        return t.to(self.device)
+
+    def _first_empty_mask_row(self, masks: Tensor) -> tuple[int, str] | None:
+        """``(row, " in action component i")`` of the first mask row that allows no action in
+        some component (all-False masks would make the policy sample a forbidden action)."""
+        nvec = self.policy.action_head.nvec
+        for i, chunk in enumerate(torch.split(masks, nvec, dim=1)):
             empty = ~chunk.any(1)
             if empty.any():
-                row = int(torch.nonzero(empty)[0, 0])
-                part = "" if len(head.nvec) == 1 else f" in action component {i}"
-                raise ValueError(f"{name}: row {row} allows no action{part}; at least one must be True")
-        return t.to(self.device)
+                return int(torch.nonzero(empty)[0, 0]), "" if len(nvec) == 1 else f" in action component {i}"
+        return None
 
     def _check_finite_step(self, obs: Any, rewards: np.ndarray | None, source: str, timestep: int) -> None:
         """Raise :class:`NonFiniteError` naming the step when ``obs`` or ``rewards`` hold NaN/inf."""

@@ -34,15 +34,14 @@ from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import link_scale, node_demand_moments
 from rlsuite.validation import check_bool, check_choice, check_int, check_int_list
 
-from .common.registry import INVENTORY_POLICIES
+from .common.registry import ACTIVATIONS, INVENTORY_POLICIES
 from .common.validation import check_module_class
 
 FEASIBILITY = ("none", "proportional", "softmax")
-_ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
 def _activation(fn: type[nn.Module] | str) -> type[nn.Module]:
-    return check_module_class("activation_fn", fn, _ACTIVATIONS)
+    return check_module_class("activation_fn", fn, ACTIVATIONS)
 
 
 def _mlp(sizes: list[int], activation: type[nn.Module], out: int) -> nn.Sequential:

@@ -20,11 +20,10 @@ from torch import Tensor, nn
 from rlsuite.validation import check_bool, check_int_list, check_mapping, check_real
 
 from .distributions import ActionHead, DiagGaussian
-from .registry import POLICIES, register_features_extractor, register_policy
+from .registry import ACTIVATIONS, POLICIES, register_features_extractor, register_policy
 from .validation import check_module_class
 
 MASK_KEY = "action_mask"
-_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
 
 
 def _flat_dim(space: spaces.Space) -> int:
@@ -141,7 +140,7 @@ class ActorCriticPolicy(nn.Module):
         post_decision_critic: bool = False,
     ) -> None:
         super().__init__()
-        activation_fn = check_module_class("activation_fn", activation_fn, _ACTIVATIONS)
+        activation_fn = check_module_class("activation_fn", activation_fn, ACTIVATIONS)
         if net_arch is None:
             net_arch = {"pi": [64, 64], "vf": [64, 64]}
         if isinstance(net_arch, (list, tuple)):

@@ -1,0 +1,173 @@
+"""Fixed datasets of transitions: the seam for learners that train without an environment.
+
+Offline RL (IQL, AWAC, OPPO, FamO2O) and preference or alignment learners (DPO, QRPO, RPO) see a
+fixed table of transitions instead of an env. :class:`TransitionDataset` is that table, in the
+layout of Minari's episodes flattened (one row per step, ``terminations`` / ``truncations`` closing
+each episode), so a Minari dataset converts into it column by column. Rewards may be vectors
+(``[n, k]``, multi-objective data). It is checked once on construction (shapes, dtypes, finite
+values, episodes closed), sampled with an explicit ``torch.Generator`` (no global RNG), and saved
+as a plain ``.npz`` that is read back without pickle.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rlsuite.files import atomic_write
+from rlsuite.validation import check_int
+
+#: Version of the ``.npz`` layout written by :meth:`TransitionDataset.save`.
+DATASET_FORMAT_VERSION = 1
+#: Largest ``.npz`` :meth:`TransitionDataset.load` reads (uncompressed bytes of all arrays).
+MAX_DATASET_BYTES = 8 * 1024**3
+
+
+class TransitionBatch(NamedTuple):
+    """A minibatch of transitions as tensors (leading dimension: the batch)."""
+
+    observations: Tensor
+    actions: Tensor
+    rewards: Tensor
+    next_observations: Tensor
+    terminations: Tensor
+    truncations: Tensor
+
+
+@dataclass(frozen=True)
+class TransitionDataset:
+    """Transitions ``(s, a, r, s', terminated, truncated)``, one row per env step, episodes one
+    after another (the last row of every episode has ``terminations | truncations``)."""
+
+    #: ``[n, *obs_shape]`` observations ``s_t``.
+    observations: np.ndarray
+    #: ``[n, *action_shape]`` actions (integers for discrete actions).
+    actions: np.ndarray
+    #: ``[n]`` rewards, or ``[n, k]`` for ``k`` objectives.
+    rewards: np.ndarray
+    #: ``[n, *obs_shape]`` observations ``s_{t+1}`` (the final observation at an episode's end).
+    next_observations: np.ndarray
+    #: ``[n]`` bool: the episode terminated after this step (no bootstrap).
+    terminations: np.ndarray
+    #: ``[n]`` bool: the episode was cut after this step (bootstrap from ``next_observations``).
+    truncations: np.ndarray
+
+    def __post_init__(self) -> None:
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        n = arrays["observations"].shape[0] if arrays["observations"].ndim else 0
+        if n == 0:
+            raise ValueError("observations: empty; a dataset needs at least one transition")
+        for name, arr in arrays.items():
+            if arr.ndim == 0 or arr.shape[0] != n:
+                raise ValueError(f"{name}: got shape {arr.shape}; must have {n} rows (one per transition)")
+            if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+                raise ValueError(f"{name}: got dtype {arr.dtype}; must be numeric or bool")
+            if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+                bad = int(np.nonzero(~np.isfinite(arr).reshape(n, -1).all(axis=1))[0][0])
+                raise ValueError(f"{name}: row {bad} is NaN or inf; datasets must be finite")
+        if arrays["next_observations"].shape != arrays["observations"].shape:
+            raise ValueError(
+                f"next_observations: got shape {arrays['next_observations'].shape}; must equal "
+                f"observations' {arrays['observations'].shape}"
+            )
+        if arrays["rewards"].ndim > 2:
+            raise ValueError(f"rewards: got shape {arrays['rewards'].shape}; must be [n] or [n, k]")
+        for name in ("terminations", "truncations"):
+            if arrays[name].shape != (n,) or arrays[name].dtype != bool:
+                raise ValueError(f"{name}: got {arrays[name].dtype} {arrays[name].shape}; must be bool [{n}]")
+        if not (arrays["terminations"][-1] or arrays["truncations"][-1]):
+            raise ValueError(
+                "terminations/truncations: the last episode is not closed (last row has neither)"
+            )
+        for name, arr in arrays.items():
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    def __len__(self) -> int:
+        return int(self.observations.shape[0])
+
+    @property
+    def reward_dim(self) -> int:
+        """Number of objectives (1 for scalar rewards)."""
+        return 1 if self.rewards.ndim == 1 else int(self.rewards.shape[1])
+
+    @property
+    def episode_ends(self) -> np.ndarray:
+        """Index one past the last row of each episode."""
+        return np.nonzero(self.terminations | self.truncations)[0] + 1
+
+    def episodes(self) -> Iterator[slice]:
+        """Row slices of the episodes, in order."""
+        start = 0
+        for end in self.episode_ends:
+            yield slice(start, int(end))
+            start = int(end)
+
+    def episode_returns(self) -> np.ndarray:
+        """Undiscounted return of each episode (``[n_episodes]`` or ``[n_episodes, k]``)."""
+        return np.stack([self.rewards[s].sum(axis=0) for s in self.episodes()])
+
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: str | torch.device = "cpu"
+    ) -> TransitionBatch:
+        """``batch_size`` rows drawn uniformly with replacement."""
+        batch_size = check_int("batch_size", batch_size, 1)
+        idx = torch.randint(len(self), (batch_size,), generator=generator).numpy()
+        return self.batch(idx, device)
+
+    def batch(self, idx: np.ndarray, device: str | torch.device = "cpu") -> TransitionBatch:
+        """The rows ``idx`` as tensors on ``device`` (float32 except integer actions and flags)."""
+
+        def t(arr: np.ndarray) -> Tensor:
+            x = torch.as_tensor(arr[idx], device=device)
+            return x.float() if x.is_floating_point() else x
+
+        return TransitionBatch(
+            t(self.observations),
+            t(self.actions),
+            t(self.rewards),
+            t(self.next_observations),
+            t(self.terminations),
+            t(self.truncations),
+        )
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> None:
+        """Write an uncompressed ``.npz`` (atomically; no pickled objects)."""
+        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        arrays["format_version"] = np.asarray(DATASET_FORMAT_VERSION)
+        with atomic_write(Path(path), "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TransitionDataset:
+        """Read a file written by :meth:`save`: arrays only (``allow_pickle=False``), sizes bounded,
+        every check of the constructor applied."""
+        path = Path(path)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                total = sum(info.file_size for info in zf.infolist())
+        except (OSError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: not a dataset file written by TransitionDataset.save ({e})") from e
+        if total > MAX_DATASET_BYTES:
+            raise ValueError(f"{path}: {total} bytes of arrays; at most {MAX_DATASET_BYTES} are read")
+        names = {f.name for f in fields(cls)}
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            if keys != names | {"format_version"}:
+                raise ValueError(
+                    f"{path}: arrays {sorted(keys)}; expected {sorted(names | {'format_version'})}"
+                )
+            version = int(data["format_version"])
+            if version != DATASET_FORMAT_VERSION:
+                raise ValueError(
+                    f"{path}: format_version {version}; rlsuite reads {DATASET_FORMAT_VERSION}"
+                )
+            return cls(**{name: data[name] for name in names})

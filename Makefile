@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo test test-slow bench lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ demo: $(VENV)/.demo-deps
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
+
+# mypy on the installed layout: the package-dir mapping (envs/ -> rlsuite.envs, ...) rebuilt as links.
+TYPED := build/typecheck
+typecheck: $(VENV)/.test-deps
+	@rm -rf $(TYPED)/rlsuite && mkdir -p $(TYPED)/rlsuite
+	@for f in rlsuite/*.py rlsuite/py.typed; do ln -s ../../../$$f $(TYPED)/rlsuite/; done
+	@for d in envs agents shaping baselines; do ln -s ../../../$$d $(TYPED)/rlsuite/$$d; done
+	cd $(TYPED) && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p rlsuite
 
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check .

@@ -9,7 +9,6 @@ invalid-action mask.
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -17,11 +16,11 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from rlsuite.validation import check_bool, check_int_list, check_mapping, check_real
+from rlsuite.validation import check_bool, check_mapping, check_real
 
 from .distributions import ActionHead, DiagGaussian
-from .registry import ACTIVATIONS, POLICIES, register_features_extractor, register_policy
-from .validation import check_module_class
+from .networks import HIDDEN_GAIN, MLP, POLICY_GAIN, VALUE_GAIN, activation_class, orthogonal_init
+from .registry import POLICIES, register_features_extractor, register_policy
 
 MASK_KEY = "action_mask"
 
@@ -66,6 +65,9 @@ class FlattenExtractor(nn.Module):
         return _flatten(self.observation_space, obs)
 
 
+register_features_extractor("FlattenExtractor", FlattenExtractor)
+
+
 class CombinedExtractor(nn.Module):
     """Flattens and concatenates every key of a Dict observation (except ``action_mask``)."""
 
@@ -81,32 +83,7 @@ class CombinedExtractor(nn.Module):
         return torch.cat([_flatten(self.observation_space[k], obs[k]) for k in self.keys], dim=1)
 
 
-_FUNCTIONAL = {
-    nn.Tanh: torch.tanh,
-    nn.ReLU: torch.relu,
-    nn.ELU: nn.functional.elu,
-    nn.GELU: nn.functional.gelu,
-}
-
-
-def _run(net: nn.Sequential, x: Tensor) -> Tensor:
-    """``net(x)`` without ``nn.Module.__call__`` per layer: the dispatch overhead dominates small
-    MLPs on the CPU. Hooks on the layers are not run."""
-    for layer in net:
-        if isinstance(layer, nn.Linear):
-            x = nn.functional.linear(x, layer.weight, layer.bias)
-        else:
-            fn = _FUNCTIONAL.get(type(layer))
-            x = fn(x) if fn is not None else layer(x)
-    return x
-
-
-def _mlp(in_dim: int, sizes: list[int], activation: type[nn.Module]) -> tuple[nn.Sequential, int]:
-    layers: list[nn.Module] = []
-    for size in sizes:
-        layers += [nn.Linear(in_dim, size), activation()]
-        in_dim = size
-    return nn.Sequential(*layers), in_dim
+register_features_extractor("CombinedExtractor", CombinedExtractor)
 
 
 class PolicyOutput(NamedTuple):
@@ -140,7 +117,7 @@ class ActorCriticPolicy(nn.Module):
         post_decision_critic: bool = False,
     ) -> None:
         super().__init__()
-        activation_fn = check_module_class("activation_fn", activation_fn, ACTIVATIONS)
+        activation_fn = activation_class(activation_fn)
         if net_arch is None:
             net_arch = {"pi": [64, 64], "vf": [64, 64]}
         if isinstance(net_arch, (list, tuple)):
@@ -149,7 +126,6 @@ class ActorCriticPolicy(nn.Module):
             raise ValueError(
                 f"net_arch: got {net_arch!r}; expected a list of sizes or dict(pi=[...], vf=[...])"
             )
-        net_arch = {k: check_int_list(f"net_arch[{k!r}]", v) for k, v in net_arch.items()}
         ortho_init = check_bool("ortho_init", ortho_init)
         log_std_init = check_real("log_std_init", log_std_init)
         share_features_extractor = check_bool("share_features_extractor", share_features_extractor)
@@ -176,50 +152,49 @@ class ActorCriticPolicy(nn.Module):
             else features_extractor_class(observation_space, **fe_kwargs)
         )
         dim = int(self.features_extractor.features_dim)
-        self.pi_net, pi_dim = _mlp(dim, list(net_arch.get("pi", [])), activation_fn)
-        self.vf_net, vf_dim = _mlp(dim, list(net_arch.get("vf", [])), activation_fn)
-        self.action_head = ActionHead(action_space, pi_dim, log_std_init)
-        self.value_head = nn.Linear(vf_dim, 1)
+        pi_arch, vf_arch = net_arch.get("pi", []), net_arch.get("vf", [])
+        self.pi_net = MLP(dim, pi_arch, activation_fn, field="net_arch['pi']")
+        self.vf_net = MLP(dim, vf_arch, activation_fn, field="net_arch['vf']")
+        self.action_head = ActionHead(action_space, self.pi_net.out_dim, log_std_init)
+        self.value_head = nn.Linear(self.vf_net.out_dim, 1)
         self.median_net: nn.Module | None = None
-        if median_head:
-            body, m_dim = _mlp(vf_dim, list(net_arch.get("pi", [])), activation_fn)
-            self.median_net = nn.Sequential(body, nn.Linear(m_dim, 1))
+        if median_head:  # nested (body, head): the state-dict keys of saved BPO models
+            body = MLP(self.vf_net.out_dim, pi_arch, activation_fn, field="net_arch['pi']")
+            self.median_net = nn.Sequential(body, nn.Linear(body.out_dim, 1))
         self.post_features_extractor: nn.Module | None = None
-        self.post_vf_net: nn.Sequential | None = None
+        self.post_vf_net: MLP | None = None
         self.post_value_head: nn.Linear | None = None
         if post_decision_critic:
             self.post_features_extractor = features_extractor_class(observation_space, **fe_kwargs)
-            self.post_vf_net, post_dim = _mlp(dim, list(net_arch.get("vf", [])), activation_fn)
-            self.post_value_head = nn.Linear(post_dim, 1)
+            self.post_vf_net = MLP(dim, vf_arch, activation_fn, field="net_arch['vf']")
+            self.post_value_head = nn.Linear(self.post_vf_net.out_dim, 1)
         self.share_features_extractor = share_features_extractor
         if ortho_init:
             self._orthogonal_init()
 
     def _orthogonal_init(self) -> None:
-        """Hidden layers gain sqrt(2), policy head 0.01, value and median heads 1; biases 0."""
-
-        def init(module: nn.Module, gain: float) -> None:
-            for m in module.modules():
-                if isinstance(m, nn.Linear):
-                    nn.init.orthogonal_(m.weight, gain=gain)
-                    nn.init.zeros_(m.bias)
-
+        """Hidden layers gain sqrt(2), policy head 0.01, value and median heads 1; biases 0. A shared
+        features extractor is drawn twice: seeds keep giving the weights of earlier versions."""
         for net in (self.features_extractor, self.vf_features_extractor, self.pi_net, self.vf_net):
-            init(net, math.sqrt(2))
-        init(self.action_head.net, 0.01)
-        init(self.value_head, 1.0)
+            orthogonal_init(net, HIDDEN_GAIN)
+        orthogonal_init(self.action_head.net, POLICY_GAIN)
+        orthogonal_init(self.value_head, VALUE_GAIN)
         if self.median_net is not None:
-            init(self.median_net, 1.0)
-        if self.post_vf_net is not None:
-            init(self.post_features_extractor, math.sqrt(2))
-            init(self.post_vf_net, math.sqrt(2))
-            init(self.post_value_head, 1.0)
+            orthogonal_init(self.median_net, VALUE_GAIN)
+        if (
+            self.post_features_extractor is not None
+            and self.post_vf_net is not None
+            and self.post_value_head is not None
+        ):
+            orthogonal_init(self.post_features_extractor, HIDDEN_GAIN)
+            orthogonal_init(self.post_vf_net, HIDDEN_GAIN)
+            orthogonal_init(self.post_value_head, VALUE_GAIN)
 
     # ------------------------------------------------------------------ forward passes
     def _latents(self, obs: Any) -> tuple[Tensor, Tensor]:
         features = self.features_extractor(obs)
         vf_features = features if self.share_features_extractor else self.vf_features_extractor(obs)
-        return _run(self.pi_net, features), _run(self.vf_net, vf_features)
+        return self.pi_net(features), self.vf_net(vf_features)
 
     def _value(self, latent_vf: Tensor) -> Tensor:
         head = self.value_head
@@ -249,13 +224,13 @@ class ActorCriticPolicy(nn.Module):
 
     def predict_values(self, obs: Any) -> Tensor:
         features = self.vf_features_extractor(obs)
-        return self._value(_run(self.vf_net, features))
+        return self._value(self.vf_net(features))
 
     def predict_post_values(self, post_obs: Any) -> Tensor:
         """V^x of post-decision observations ``[B, ...]`` (policies built with ``post_decision_critic``)."""
         if self.post_vf_net is None or self.post_value_head is None or self.post_features_extractor is None:
             raise ValueError("predict_post_values: this policy has no post-decision critic")
-        latent = _run(self.post_vf_net, self.post_features_extractor(post_obs))
+        latent = self.post_vf_net(self.post_features_extractor(post_obs))
         head = self.post_value_head
         return nn.functional.linear(latent, head.weight, head.bias).squeeze(-1)
 
@@ -267,15 +242,16 @@ class ActorCriticPolicy(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Actions only (inference)."""
-        latent_pi = _run(self.pi_net, self.features_extractor(obs))
+        latent_pi = self.pi_net(self.features_extractor(obs))
         dist = self.action_head.distribution(latent_pi, action_masks)
         return dist.mode() if deterministic else dist.sample(generator)
 
 
-#: The on-policy agents' policy names (the registry a model file's ``policy`` resolves through).
-POLICY_ALIASES = POLICIES
 register_policy("MlpPolicy", ActorCriticPolicy)
 register_policy("MultiInputPolicy", ActorCriticPolicy)
 register_policy("ActorCriticPolicy", ActorCriticPolicy)
-register_features_extractor("FlattenExtractor", FlattenExtractor)
-register_features_extractor("CombinedExtractor", CombinedExtractor)
+
+
+#: The registry a model file's ``policy`` name resolves through (SB3's ``policy_aliases``), filled
+#: by the ``register_policy`` calls after each policy class.
+POLICY_ALIASES = POLICIES

@@ -21,7 +21,6 @@ supplied by raw-material sources are never constrained.
 
 from __future__ import annotations
 
-import itertools
 import math
 from abc import ABC, abstractmethod
 from typing import Any
@@ -32,24 +31,12 @@ from torch import Tensor, nn
 
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import link_scale, node_demand_moments
-from rlsuite.validation import check_bool, check_choice, check_int, check_int_list
+from rlsuite.validation import check_bool, check_choice, check_int
 
-from .common.registry import ACTIVATIONS, INVENTORY_POLICIES
-from .common.validation import check_module_class
+from .common.networks import MLP, activation_class
+from .common.registry import INVENTORY_POLICIES, register_policy
 
 FEASIBILITY = ("none", "proportional", "softmax")
-
-
-def _activation(fn: type[nn.Module] | str) -> type[nn.Module]:
-    return check_module_class("activation_fn", fn, ACTIVATIONS)
-
-
-def _mlp(sizes: list[int], activation: type[nn.Module], out: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for a, b in itertools.pairwise(sizes):
-        layers += [nn.Linear(a, b), activation()]
-    layers.append(nn.Linear(sizes[-1], out))
-    return nn.Sequential(*layers)
 
 
 class InventoryPolicyNet(nn.Module, ABC):
@@ -149,7 +136,6 @@ class InventoryMlpPolicy(InventoryPolicyNet):
                 f"features: got {list(features)}; allowed: non-empty subset of {list(self.FEATURES)}"
             )
         self.features = tuple(features)
-        net_arch = [32, 32, 32] if net_arch is None else check_int_list("net_arch", net_arch)
         idx = core.observation_index()
         mean, _ = node_demand_moments(core)
         m_mean = np.array([max(m.demand.mean, 1e-3) for m in core.spec.markets])
@@ -175,11 +161,21 @@ class InventoryMlpPolicy(InventoryPolicyNet):
                 scale += m_mean.tolist()
         self._const("cols", cols, dtype=torch.long)
         self._const("in_scale", scale, dtype=torch.float32)
-        self.net = _mlp([len(cols), *net_arch], _activation(activation_fn), self.n_links + self.n_keep_logits)
+        self.net = MLP(
+            len(cols),
+            [32, 32, 32] if net_arch is None else net_arch,
+            activation_fn,
+            self.n_links + self.n_keep_logits,
+            field="net_arch",
+        )
 
     def forward(self, obs: Tensor) -> Tensor:
         x = obs[:, self.cols].to(self.in_scale.dtype) / self.in_scale
         return self.feasible(obs, self.net(x))
+
+
+register_policy("MlpPolicy", InventoryMlpPolicy, inventory=True)
+register_policy("InventoryMlpPolicy", InventoryMlpPolicy, inventory=True)
 
 
 class BaseStockParamPolicy(InventoryPolicyNet):
@@ -238,6 +234,18 @@ class BaseStockParamPolicy(InventoryPolicyNet):
         ).to(orders.dtype)
 
 
+register_policy("BaseStockPolicy", BaseStockParamPolicy, inventory=True)
+register_policy("BaseStockParamPolicy", BaseStockParamPolicy, inventory=True)
+
+
+def echelon_stock_policy(core: InventoryCore, **kwargs: Any) -> BaseStockParamPolicy:
+    """:class:`BaseStockParamPolicy` with echelon positions."""
+    return BaseStockParamPolicy(core, echelon=True, **kwargs)
+
+
+register_policy("EchelonStockPolicy", echelon_stock_policy, inventory=True)
+
+
 class GNNPolicy(InventoryPolicyNet):
     """Message passing over the inventory network (torch-geometric, extra ``graph``).
 
@@ -267,7 +275,7 @@ class GNNPolicy(InventoryPolicyNet):
             from torch_geometric.nn import MessagePassing
         except ImportError as e:  # pragma: no cover - exercised without the extra
             raise ImportError('GNNPolicy needs torch-geometric: pip install "rlsuite[graph]"') from e
-        act = _activation(activation_fn)
+        act = activation_class(activation_fn)
         self.hidden, self.rounds = check_int("hidden", hidden, 1), check_int("rounds", rounds, 1)
         self.max_lead = max(8, core.max_lead) if max_lead is None else check_int("max_lead", max_lead, 1)
         static = core.graph_static()
@@ -300,7 +308,7 @@ class GNNPolicy(InventoryPolicyNet):
 
             def __init__(self) -> None:
                 super().__init__(aggr="add", node_dim=-2)
-                self.mlp = _mlp([3 * h, h], act, h)
+                self.mlp = MLP(3 * h, [h], act, h)
 
             def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
                 return self.propagate(edge_index, x=x, edge_attr=edge_attr)
@@ -308,13 +316,13 @@ class GNNPolicy(InventoryPolicyNet):
             def message(self, x_i: Tensor, x_j: Tensor, edge_attr: Tensor) -> Tensor:
                 return self.mlp(torch.cat([x_j, x_i, edge_attr], -1))
 
-        self.node_enc = nn.Sequential(_mlp([node_in, h], act, h), act())
-        self.edge_enc = nn.Sequential(_mlp([edge_in, h], act, h), act())
+        self.node_enc = nn.Sequential(MLP(node_in, [h], act, h), act())
+        self.edge_enc = nn.Sequential(MLP(edge_in, [h], act, h), act())
         self.down = nn.ModuleList([_Conv() for _ in range(self.rounds)])
         self.up = nn.ModuleList([_Conv() for _ in range(self.rounds)])
-        self.update = nn.ModuleList([_mlp([3 * h, h], act, h) for _ in range(self.rounds)])
-        self.order_head = _mlp([3 * h, h], act, 1)
-        self.keep_head = _mlp([h, h], act, 1) if feasibility == "softmax" else None
+        self.update = nn.ModuleList([MLP(3 * h, [h], act, h) for _ in range(self.rounds)])
+        self.order_head = MLP(3 * h, [h], act, 1)
+        self.keep_head = MLP(h, [h], act, 1) if feasibility == "softmax" else None
         src = [idx[link.src] for link in core.spec.links]
         dst = [idx[link.dst] for link in core.spec.links]
         self._const("link_src", src, dtype=torch.long)
@@ -354,16 +362,9 @@ class GNNPolicy(InventoryPolicyNet):
         return self.feasible(obs, out)
 
 
-def echelon_stock_policy(core: InventoryCore, **kwargs: Any) -> BaseStockParamPolicy:
-    """:class:`BaseStockParamPolicy` with echelon positions."""
-    return BaseStockParamPolicy(core, echelon=True, **kwargs)
+register_policy("GNNPolicy", GNNPolicy, inventory=True)
 
 
-#: HDPO's policy names (the registry a model file's ``policy`` resolves through).
+#: The registry a model file's ``policy`` name resolves through (HDPO's ``policy_aliases``), filled
+#: by the ``register_policy(..., inventory=True)`` calls after each policy.
 INVENTORY_POLICY_ALIASES = INVENTORY_POLICIES
-INVENTORY_POLICIES["MlpPolicy"] = InventoryMlpPolicy
-INVENTORY_POLICIES["InventoryMlpPolicy"] = InventoryMlpPolicy
-INVENTORY_POLICIES["BaseStockPolicy"] = BaseStockParamPolicy
-INVENTORY_POLICIES["BaseStockParamPolicy"] = BaseStockParamPolicy
-INVENTORY_POLICIES["EchelonStockPolicy"] = echelon_stock_policy
-INVENTORY_POLICIES["GNNPolicy"] = GNNPolicy

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from rlsuite.validation import check_bool, check_choice, check_int
 
 from .distributions import ActionHead, MultiCategorical
+from .networks import HIDDEN_GAIN, MLP, POLICY_GAIN, VALUE_GAIN, orthogonal_init
 from .policies import PolicyOutput
 from .registry import register_features_extractor, register_policy
 
@@ -45,12 +46,12 @@ class TextEncoder(nn.Module):
         self.embed = nn.Embedding(vocab, embed_dim, padding_idx=0)
         if kind == "position":
             self.pos = nn.Parameter(torch.zeros(length, embed_dim))
-            self.net: nn.Module = nn.Sequential(nn.Linear(length * embed_dim, hidden), nn.Tanh())
+            self.net: nn.Module = MLP(length * embed_dim, [hidden], nn.Tanh)
         elif kind == "gru":
             self.gru = nn.GRU(embed_dim, hidden, batch_first=True)
             self.net = nn.Tanh()
         else:
-            self.net = nn.Sequential(nn.Linear(embed_dim, hidden), nn.Tanh())
+            self.net = MLP(embed_dim, [hidden], nn.Tanh)
 
     def forward(self, ids: Tensor) -> Tensor:
         ids = ids.long()
@@ -113,26 +114,20 @@ class TextChoicePolicy(nn.Module):
         # errors must not reshape the features a behaviour-cloned actor relies on.
         self.pi_encoder = TextEncoder(vocab, length, encoder, embed_dim, hidden)
         self.vf_encoder = TextEncoder(vocab, length, encoder, embed_dim, hidden)
-        self.act_net = nn.Sequential(nn.Linear(embed_dim, hidden), nn.Tanh())
+        self.act_net = MLP(embed_dim, [hidden], nn.Tanh)
         self.bilinear = nn.Linear(hidden, hidden, bias=False)
         # Word-matching features of each action against the observation, or its ``instruction``
         # entry when there is one (a cheap bi-attention, see match_features).
         self.match = nn.Linear(3, 1)
         self.slot_bias = nn.Parameter(torch.zeros(n_actions))  # a per-position prior (e.g. "query 0")
-        self.value_net = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.value_net = MLP(hidden, [hidden], nn.Tanh, 1)
         self.action_head = ActionHead(action_space, 1)  # conversions and mask size only
         self.action_head.net = nn.Identity()  # the logits are the scores below
-        self.median_net = (
-            nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1)) if median_head else None
-        )
-        if ortho_init:
-            for m in self.modules():
-                if isinstance(m, nn.Linear):
-                    nn.init.orthogonal_(m.weight, gain=np.sqrt(2))
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-            nn.init.orthogonal_(self.value_net[-1].weight, gain=1.0)
-            nn.init.orthogonal_(self.bilinear.weight, gain=0.01)  # near-uniform initial policy (PPO detail)
+        self.median_net = MLP(hidden, [hidden], nn.Tanh, 1) if median_head else None
+        if ortho_init:  # every layer sqrt(2), then the value head 1 and the policy's scores 0.01
+            orthogonal_init(self, HIDDEN_GAIN)
+            orthogonal_init(self.value_net[-1], VALUE_GAIN)
+            orthogonal_init(self.bilinear, POLICY_GAIN)  # near-uniform initial policy (PPO detail)
         with torch.no_grad():  # start by preferring actions whose words the goal mentions
             self.match.weight.copy_(torch.tensor([[4.0, 0.0, 4.0]]))
             self.match.bias.zero_()
@@ -213,6 +208,10 @@ class TextChoicePolicy(nn.Module):
         return dist.mode() if deterministic else dist.sample(generator)
 
 
+register_policy("TextPolicy", TextChoicePolicy)
+register_policy("TextChoicePolicy", TextChoicePolicy)
+
+
 class TextFeaturesExtractor(nn.Module):
     """A features extractor for ``MultiInputPolicy`` on the text envs: the observation's words
     (``bow``, ``position`` or ``gru``) concatenated with a bag-of-words vector per action slot,
@@ -248,8 +247,6 @@ class TextFeaturesExtractor(nn.Module):
         return torch.cat(parts, 1)
 
 
-register_policy("TextPolicy", TextChoicePolicy)
-register_policy("TextChoicePolicy", TextChoicePolicy)
 register_features_extractor("TextFeaturesExtractor", TextFeaturesExtractor)
 
 

@@ -100,3 +100,29 @@ def test_features_extractor_for_multi_input_policy_respects_masks():
         obs, _, term, trunc, _ = env.step(int(action))
         if term or trunc:
             obs, _ = env.reset()
+
+
+def test_text_policy_initial_gains():
+    """Every layer orthogonal with gain sqrt(2), the value head 1, the action scores 0.01; biases 0."""
+    env = WebShopEnv(split="test")
+    torch.manual_seed(0)
+    policy = TextChoicePolicy(env.observation_space, env.action_space, encoder="position", median_head=True)
+
+    gains = {
+        "pi_encoder.net.0": np.sqrt(2),
+        "act_net.0": np.sqrt(2),
+        "value_net.0": np.sqrt(2),
+        "value_net.2": 1.0,
+        "median_net.2": np.sqrt(2),
+        "bilinear": 0.01,
+    }
+    modules = dict(policy.named_modules())
+    for name, gain in gains.items():
+        w = modules[name].weight.detach().double()
+        g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        assert torch.allclose(g, gain**2 * torch.eye(g.shape[0], dtype=torch.float64), atol=1e-6), name
+        if modules[name].bias is not None:
+            assert torch.count_nonzero(modules[name].bias) == 0, name
+    torch.manual_seed(0)
+    plain = TextChoicePolicy(env.observation_space, env.action_space, encoder="position", ortho_init=False)
+    assert torch.count_nonzero(plain.value_net[0].bias) > 0  # PyTorch's default init

@@ -123,7 +123,6 @@ def hindsight_oracle(
         a = np.asarray(arr, dtype=np.float64)
         if a.shape != (size,) or not np.all(np.isfinite(a)) or np.any(a < 0):
             raise ValueError(f"{name}: got {a.tolist()!r:.80}; must be ({size},) finite and >= 0")
-    slot = {key: i for i, key in enumerate(core._slot_of)}
     sidx = {name: i for i, name in enumerate(core.stock_names)}
     nodes = {n.name: n for n in spec.nodes}
     has_fixed = any(link.K > 0 for link in spec.links)
@@ -152,7 +151,7 @@ def hindsight_oracle(
     def arriving(j: int, t: int) -> float:
         """Units already in transit at the start that reach stocking node j in period t."""
         return sum(
-            float(start.pipeline[slot[(e, t)]])
+            float(start.pipeline[core.slot(e, t)])
             for e, link in enumerate(spec.links)
             if sidx.get(link.dst) == j and t < link.L
         )
@@ -280,7 +279,7 @@ def hindsight_oracle(
     on_hand = np.vstack([i0, x[:, nL + 2 * M : nL + 2 * M + nS]])
     # Units in transit at the start are charged pipeline holding until they arrive (a constant).
     carried = sum(
-        spec.links[e].g * float(start.pipeline[slot[(e, k)]]) * min(k, T) for (e, k) in core._slot_of
+        spec.links[e].g * float(start.pipeline[i]) * min(k, T) for i, (e, k) in enumerate(core.pipeline_slots)
     )
     return OraclePlan(
         profit=float(-(c @ x.reshape(-1))) - carried,

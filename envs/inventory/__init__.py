@@ -6,7 +6,7 @@
 See :mod:`rlsuite.envs.inventory.core` for the event order and cost accounting.
 """
 
-from .core import COST_NAMES, InventoryCore, InventoryState, PostDecisionState, StepInfo
+from .core import COST_INDEX, COST_NAMES, InventoryCore, InventoryState, PostDecisionState, StepInfo
 from .demand import DemandSampler
 from .env import InvMgmtEnv
 from .lotsizing import LotSizingEnv, LotSizingSpec, make_lotsizing_spec
@@ -14,6 +14,7 @@ from .spec import DemandSpec, Link, MarketLink, NetworkSpec, Node, as_spec, dema
 from .vector import InvMgmtVectorEnv
 
 __all__ = [
+    "COST_INDEX",
     "COST_NAMES",
     "DemandSampler",
     "DemandSpec",

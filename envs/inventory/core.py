@@ -39,7 +39,7 @@ from torch import Tensor
 
 from rlsuite.validation import check_bool
 
-from .spec import NetworkSpec
+from .spec import EVENT_ORDERS, NetworkSpec
 
 ALLOCATIONS: tuple[str, ...] = ("fcfs", "proportional")
 COST_NAMES: tuple[str, ...] = (
@@ -52,11 +52,18 @@ COST_NAMES: tuple[str, ...] = (
     "fixed",
 )
 """Columns of ``StepInfo.costs``; reward = revenue - the sum of the other six."""
+COST_INDEX: dict[str, int] = {name: i for i, name in enumerate(COST_NAMES)}
+"""Column of each cost term: pick columns by name, ``info.costs[:, COST_INDEX["holding"]]``."""
+ORDER_COST_NAMES: tuple[str, ...] = ("procurement", "operating", "pipeline_holding", "fixed")
+"""The cost terms the orders alone determine (revenue, holding and penalty depend on demand)."""
+COST_FEATURES: tuple[str, ...] = ("on_hand", "pipeline", "unmet", "sold", "filled")
+"""Blocks of the end-of-period quantities the costs are linear in: on-hand ``[n_stock]``, pipeline
+``[n_slots]``, unmet and sold ``[n_markets]``, filled orders ``[n_links]`` (fixed costs aside)."""
 MAX_DENSE_ENTRIES = 2**24
 """Largest dense transition matrix the core builds (entries; 128 MiB in float64). The pipeline
 matrices are ``[n_slots, n_links]`` with ``n_slots`` = the sum of the lead times, so a network
 whose lead times and links exceed it is refused up front instead of exhausting memory."""
-_ORDER_COSTS = [COST_NAMES.index(k) for k in ("procurement", "operating", "pipeline_holding", "fixed")]
+_ORDER_COSTS = [COST_INDEX[name] for name in ORDER_COST_NAMES]
 
 
 class InventoryState(NamedTuple):
@@ -130,6 +137,10 @@ def check_core_size(spec: NetworkSpec) -> None:
         )
 
 
+def _column_index(names: tuple[str, ...]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(names)}
+
+
 class InventoryCore:
     """Batched, differentiable transition of a :class:`NetworkSpec`.
 
@@ -140,6 +151,12 @@ class InventoryCore:
         event_order: ``order_first`` or ``receive_first``; None uses ``spec.event_order``.
         dtype: ``torch.float64`` or ``torch.float32``.
         device: torch device.
+
+    The constructor compiles the network into index tensors and linear maps, one builder per
+    part: :meth:`_build_supply` (who ships to whom, and how much a supplier can ship),
+    :meth:`_build_pipeline` (how units move through the lead-time slots),
+    :meth:`_build_markets` (which node serves each market) and :meth:`_build_costs` (the cost
+    terms and node profits as linear maps of the end-of-period quantities).
     """
 
     def __init__(
@@ -163,144 +180,176 @@ class InventoryCore:
         self.backlog = spec.backlog if backlog is None else check_bool("backlog", backlog)
         self.allocation = allocation
         self.event_order = spec.event_order if event_order is None else event_order
-        if self.event_order not in ("order_first", "receive_first"):
-            raise ValueError(
-                f"event_order: got {self.event_order!r}; allowed: ['order_first', 'receive_first']"
-            )
+        if self.event_order not in EVENT_ORDERS:
+            raise ValueError(f"event_order: got {self.event_order!r}; allowed: {list(EVENT_ORDERS)}")
         self.dtype = dtype
         self.device = torch.device(device)
 
         stock = spec.stock_nodes
         self.stock_names = tuple(n.name for n in stock)
-        sidx = {n.name: i for i, n in enumerate(stock)}
-        kinds = {n.name: n.kind for n in spec.nodes}
-        nodes = {n.name: n for n in spec.nodes}
-        self.n_stock = len(stock)
-        self.n_links = len(spec.links)
-        self.n_markets = len(spec.markets)
+        self.n_stock, self.n_links, self.n_markets = len(stock), len(spec.links), len(spec.markets)
         self.max_lead = max(spec.lead_times, default=0)
-        nS, nL, M = self.n_stock, self.n_links, self.n_markets
+        self._stock_pos = {name: i for i, name in enumerate(self.stock_names)}
+        self._nodes = {n.name: n for n in spec.nodes}
+        self.src_is_raw = np.array([self._nodes[link.src].kind == "raw" for link in spec.links], bool)
+        # Pipeline slots: link e with L > 0 owns slots (e, 0..L-1), "arriving in k periods".
+        slots = tuple((e, k) for e, link in enumerate(spec.links) for k in range(link.L))
+        self._slot_of = {key: i for i, key in enumerate(slots)}
+        self.slot_links: list[int] = [e for e, _ in slots]
+        self.n_slots = len(slots)
 
-        f64 = np.float64
-        in_inc = np.zeros((nL, nS), f64)
-        out_inc = np.zeros((nL, nS), f64)  # input units consumed per unit shipped (1 / v)
-        src_col = np.zeros(nL, np.int64)  # supplier's stock column (0 for raw sources, masked by src_cap)
-        excl = np.zeros((nL, nL), f64)  # excl[k, j] = 1: j is an earlier link of k's supplier
-        same = np.zeros((nL, nL), f64)
-        self.src_is_raw = np.array([kinds[link.src] == "raw" for link in spec.links], bool)
+        self._build_supply()
+        self._build_pipeline()
+        self._build_markets()
+        self._build_costs()
+        self._i0 = self._tensor([n.I0 for n in stock])
+        self._one = self._tensor([[1.0]])
+
+    # ------------------------------------------------------------------ builders
+    def _tensor(self, values: Any) -> Tensor:
+        return torch.as_tensor(values, dtype=self.dtype, device=self.device)
+
+    def _index(self, values: Any) -> Tensor:
+        return torch.as_tensor(values, dtype=torch.long, device=self.device)
+
+    def _build_supply(self) -> None:
+        """Per link: the node it delivers to (``_in_inc``), the supplier's stock it draws
+        (``_out_inc``, 1 / v input units per unit shipped), the links sharing its supplier
+        (``_same_T``; ``_excl_T``: those before it, for FCFS) and what the supplier can ship:
+        ``min(offset + v * X[src_col], C)``, which is X for distributors and inf for raw sources
+        (yield 0 on a dummy column plus an infinite offset)."""
+        spec, pos, raw = self.spec, self._stock_pos, self.src_is_raw
+        n_links, n_stock = self.n_links, self.n_stock
+        in_inc = np.zeros((n_links, n_stock))
+        out_inc = np.zeros((n_links, n_stock))
+        src_col = np.zeros(n_links, np.int64)  # 0 for raw sources, masked by the infinite offset
+        excl = np.zeros((n_links, n_links))  # excl[k, j] = 1: j is an earlier link of k's supplier
+        same = np.zeros((n_links, n_links))
         for e, link in enumerate(spec.links):
-            in_inc[e, sidx[link.dst]] = 1.0
-            if not self.src_is_raw[e]:
-                src_col[e] = sidx[link.src]
-                out_inc[e, sidx[link.src]] = 1.0 / nodes[link.src].v
+            in_inc[e, pos[link.dst]] = 1.0
+            if not raw[e]:
+                src_col[e] = pos[link.src]
+                out_inc[e, pos[link.src]] = 1.0 / self._nodes[link.src].v
             for j, other in enumerate(spec.links):
                 if other.src == link.src:
                     same[e, j] = 1.0
                     if j < e:
                         excl[e, j] = 1.0
-        # Pipeline slots: link e with L > 0 owns slots (e, 0..L-1), "arriving in k periods".
-        self.slot_links: list[int] = []
-        self._slot_of: dict[tuple[int, int], int] = {}
-        for e, link in enumerate(spec.links):
-            for kk in range(link.L):
-                self._slot_of[(e, kk)] = len(self.slot_links)
-                self.slot_links.append(e)
-        S = self.n_slots = len(self.slot_links)
-        head_in = np.zeros((S, nS), f64)  # slot (e, 0) arrives at dst(e) this period
-        slot_link = np.zeros((S, nL), f64)
-        shift_src = np.zeros(S, np.int64)  # next[(e, k)] = now[(e, k + 1)] ...
-        shift_mask = np.zeros(S, f64)
-        place = np.zeros((nL, S), f64)  # ... and next[(e, L - 1)] = this period's filled order
-        l0 = np.zeros(nL, f64)
+        cap = np.array([n.C if n.kind == "factory" else np.inf for n in spec.stock_nodes])
+        yld = np.array([n.v if n.kind == "factory" else 1.0 for n in spec.stock_nodes])
+        self._in_inc, self._out_inc, self._src_col = (
+            self._tensor(in_inc),
+            self._tensor(out_inc),
+            self._index(src_col),
+        )
+        self._excl_T, self._same_T = self._tensor(excl.T.copy()), self._tensor(same.T.copy())
+        self._src_yield = self._tensor(np.where(raw, 0.0, yld[src_col]))
+        self._src_cap = self._tensor(np.where(raw, np.inf, cap[src_col]))
+        self._src_offset = self._tensor(np.where(raw, np.inf, 0.0))
+        self._raw_mask = torch.as_tensor(raw, device=self.device)
+
+    def _build_pipeline(self) -> None:
+        """How units move in one period: slot (e, 0) arrives at dst(e) (``_head_in``), slot
+        (e, k + 1) moves to (e, k) (``_shift_src``, ``_shift_mask``), this period's filled order
+        enters (e, L - 1) (``_place``) or, for L = 0, arrives at once (``_l0_in``)."""
+        spec, pos, slot = self.spec, self._stock_pos, self._slot_of
+        n_slots, n_links, n_stock = self.n_slots, self.n_links, self.n_stock
+        head_in = np.zeros((n_slots, n_stock))
+        slot_link = np.zeros((n_slots, n_links))
+        shift_src = np.zeros(n_slots, np.int64)
+        shift_mask = np.zeros(n_slots)
+        place = np.zeros((n_links, n_slots))
+        l0_in = np.zeros((n_links, n_stock))
         for e, link in enumerate(spec.links):
             if link.L == 0:
-                l0[e] = 1.0
+                l0_in[e, pos[link.dst]] = 1.0
                 continue
-            for kk in range(link.L):
-                i = self._slot_of[(e, kk)]
-                slot_link[i, e] = 1.0
-                if kk + 1 < link.L:
-                    shift_src[i], shift_mask[i] = self._slot_of[(e, kk + 1)], 1.0
-            head_in[self._slot_of[(e, 0)], sidx[link.dst]] = 1.0
-            place[e, self._slot_of[(e, link.L - 1)]] = 1.0
-        cap = np.array([n.C if n.kind == "factory" else np.inf for n in stock], f64)
-        yld = np.array([n.v if n.kind == "factory" else 1.0 for n in stock], f64)
-        # Per link: the supplier's yield and capacity. Raw sources get yield 0 on a dummy column
-        # plus an infinite offset: avail = min(offset + v * X, C) = inf there.
-        src_yield = np.where(self.src_is_raw, 0.0, yld[src_col])
-        src_cap = np.where(self.src_is_raw, np.inf, cap[src_col])
-        src_offset = np.where(self.src_is_raw, np.inf, 0.0)
+            for k in range(link.L):
+                slot_link[slot[(e, k)], e] = 1.0
+                if k + 1 < link.L:
+                    shift_src[slot[(e, k)]], shift_mask[slot[(e, k)]] = slot[(e, k + 1)], 1.0
+            head_in[slot[(e, 0)], pos[link.dst]] = 1.0
+            place[e, slot[(e, link.L - 1)]] = 1.0
+        self._head_in, self._slot_link_mat = self._tensor(head_in), self._tensor(slot_link)
+        self._shift_src, self._shift_mask = self._index(shift_src), self._tensor(shift_mask)
+        self._place, self._l0_in = self._tensor(place), self._tensor(l0_in)
+        self._slot_pos = (self._index(self.slot_links), self._index([k for (_, k) in slot]))
 
-        m_ret = np.array([sidx[m.src] for m in spec.markets], np.int64)
-        m_inc = np.zeros((M, nS), f64)
-        m_excl = np.zeros((M, M), f64)
-        for i, m in enumerate(spec.markets):
-            m_inc[i, sidx[m.src]] = 1.0
+    def _build_markets(self) -> None:
+        """The retailer serving each market (``_m_ret``, ``_m_inc``) and, where a retailer serves
+        several markets, the markets served before it (``_m_excl_T``)."""
+        markets, pos = self.spec.markets, self._stock_pos
+        m_inc = np.zeros((self.n_markets, self.n_stock))
+        m_excl = np.zeros((self.n_markets, self.n_markets))
+        for i, m in enumerate(markets):
+            m_inc[i, pos[m.src]] = 1.0
             for j in range(i):
-                if spec.markets[j].src == m.src:
+                if markets[j].src == m.src:
                     m_excl[i, j] = 1.0
         self._shared_retailers = bool(m_excl.any())
+        self._m_ret = self._index([pos[m.src] for m in markets])
+        self._m_inc, self._m_excl_T = self._tensor(m_inc), self._tensor(m_excl.T.copy())
 
-        # Linear cost map: [X_end | in transit (slots) | unmet | sold | filled] -> the cost terms.
-        F = nS + S + M + M + nL
-        cmap = np.zeros((F, 7), f64)  # column 6 (fixed costs) is added separately
-        o, _k = 0, 0
-        cmap[o : o + nS, 3] = [n.h for n in stock]  # holding
-        o += nS
-        for i, e in enumerate(self.slot_links):
-            cmap[o + i, 4] = spec.links[e].g  # pipeline holding
-        o += S
-        cmap[o : o + M, 5] = [m.b for m in spec.markets]  # penalty
-        o += M
-        cmap[o : o + M, 0] = [m.p for m in spec.markets]  # revenue
-        o += M
+    def _feature_blocks(self) -> dict[str, slice]:
+        """Where each block of :data:`COST_FEATURES` sits in the cost maps' input."""
+        sizes = (self.n_stock, self.n_slots, self.n_markets, self.n_markets, self.n_links)
+        ends = np.cumsum(sizes).tolist()
+        return {
+            name: slice(end - size, end) for name, size, end in zip(COST_FEATURES, sizes, ends, strict=True)
+        }
+
+    def _build_costs(self) -> None:
+        """The cost terms (``_cmap``, columns :data:`COST_NAMES`) and each stocking node's profit
+        (``_pmap``) as linear maps of the end-of-period quantities; fixed costs K per link with a
+        positive filled order are added apart (``_fixed_t`` into column ``fixed``)."""
+        self._cmap = self._tensor(self._cost_map())
+        self._pmap = self._tensor(self._node_profit_map())
+        fixed = np.array([link.K for link in self.spec.links])
+        self._has_fixed = bool(fixed.any())
+        self._fixed_t = self._tensor(fixed)
+        self._fixed_col = self._tensor([1.0 if name == "fixed" else 0.0 for name in COST_NAMES])
+        self._signs = self._tensor([1.0 if name == "revenue" else -1.0 for name in COST_NAMES])
+
+    def _cost_map(self) -> np.ndarray:
+        """``[features, 7]``: revenue = p x sold, procurement = p x orders filled by raw sources
+        (internal prices cancel), operating = o / v x units a factory ships, holding = h x on-hand,
+        pipeline holding = g x units in transit, penalty = b x unmet demand."""
+        spec, blocks, col = self.spec, self._feature_blocks(), COST_INDEX
+        cmap = np.zeros((blocks["filled"].stop, len(COST_NAMES)))
+        cmap[blocks["on_hand"], col["holding"]] = [n.h for n in spec.stock_nodes]
+        cmap[blocks["pipeline"], col["pipeline_holding"]] = [spec.links[e].g for e in self.slot_links]
+        cmap[blocks["unmet"], col["penalty"]] = [m.b for m in spec.markets]
+        cmap[blocks["sold"], col["revenue"]] = [m.p for m in spec.markets]
+        filled = blocks["filled"].start
         for e, link in enumerate(spec.links):
+            src = self._nodes[link.src]
             if self.src_is_raw[e]:
-                cmap[o + e, 1] = link.p  # procurement from outside the network
-            else:
-                src = nodes[link.src]
-                cmap[o + e, 2] = src.o / src.v if src.kind == "factory" else 0.0  # operating
-        self._cost_features = F
-        self._fixed = np.array([link.K for link in spec.links], f64)
-        self._has_fixed = bool(self._fixed.any())
+                cmap[filled + e, col["procurement"]] = link.p
+            elif src.kind == "factory":
+                cmap[filled + e, col["operating"]] = src.o / src.v
+        return cmap
 
-        # Node-profit map over the same features (+ fixed costs handled separately).
-        pmap = np.zeros((F, nS), f64)
-        o = 0
-        pmap[o : o + nS] = -np.diag([n.h for n in stock])
-        o += nS
+    def _node_profit_map(self) -> np.ndarray:
+        """``[features, n_stock]``: a node earns the price of what it sells (markets) or ships
+        (internal prices included) and pays for what it receives, its operating cost, holding,
+        the pipeline holding of its inbound links and its markets' penalties."""
+        spec, blocks, pos = self.spec, self._feature_blocks(), self._stock_pos
+        pmap = np.zeros((blocks["filled"].stop, self.n_stock))
+        pmap[blocks["on_hand"]] = -np.diag([n.h for n in spec.stock_nodes])
         for i, e in enumerate(self.slot_links):
-            pmap[o + i, sidx[spec.links[e].dst]] -= spec.links[e].g
-        o += S
+            pmap[blocks["pipeline"].start + i, pos[spec.links[e].dst]] -= spec.links[e].g
         for i, m in enumerate(spec.markets):
-            pmap[o + i, sidx[m.src]] -= m.b
-            pmap[o + M + i, sidx[m.src]] += m.p
-        o += 2 * M
+            pmap[blocks["unmet"].start + i, pos[m.src]] -= m.b
+            pmap[blocks["sold"].start + i, pos[m.src]] += m.p
+        filled = blocks["filled"].start
         for e, link in enumerate(spec.links):
-            pmap[o + e, sidx[link.dst]] -= link.p
+            pmap[filled + e, pos[link.dst]] -= link.p
             if not self.src_is_raw[e]:
-                src = nodes[link.src]
-                pmap[o + e, sidx[link.src]] += link.p
+                src = self._nodes[link.src]
+                pmap[filled + e, pos[link.src]] += link.p
                 if src.kind == "factory":
-                    pmap[o + e, sidx[link.src]] -= src.o / src.v
-
-        t = lambda a: torch.as_tensor(a, dtype=dtype, device=self.device)  # noqa: E731
-        li = lambda a: torch.as_tensor(a, dtype=torch.long, device=self.device)  # noqa: E731
-        self._in_inc, self._out_inc = t(in_inc), t(out_inc)
-        self._src_col, self._excl_T, self._same_T = li(src_col), t(excl.T.copy()), t(same.T.copy())
-        self._src_yield, self._src_cap = t(src_yield), t(src_cap)
-        self._head_in, self._slot_link_mat = t(head_in), t(slot_link)
-        self._shift_src, self._shift_mask, self._place = li(shift_src), t(shift_mask), t(place)
-        self._l0_in = t(in_inc * l0[:, None])
-        self._src_offset = t(src_offset)
-        self._m_ret, self._m_inc, self._m_excl_T = li(m_ret), t(m_inc), t(m_excl.T.copy())
-        self._cmap, self._pmap, self._fixed_t = t(cmap), t(pmap), t(self._fixed)
-        self._slot_pos = (li(self.slot_links), li([k for (_, k) in self._slot_of]))
-        self._raw_mask = torch.as_tensor(self.src_is_raw, device=self.device)
-        self._i0 = t([n.I0 for n in stock])
-        self._one = t([[1.0]])
-        self._fixed_col = t([0.0, 0, 0, 0, 0, 0, 1])
-        self._signs = t([1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0])
+                    pmap[filled + e, pos[link.src]] -= src.o / src.v
+        return pmap
 
     # ------------------------------------------------------------------ state
     def initial_state(self, batch: int) -> InventoryState:
@@ -451,6 +500,12 @@ class InventoryCore:
             period=obs[:, o + S].round().long(),
         )
 
+    @property
+    def pipeline_slots(self) -> tuple[tuple[int, int], ...]:
+        """``(link, k)`` of each column of ``InventoryState.pipeline``, in column order: the units
+        arriving on ``link`` (index into ``spec.links``) in ``k`` periods. Read-only (a tuple)."""
+        return tuple(self._slot_of)
+
     def slot(self, link: int, k: int) -> int:
         """Column of ``pipeline`` holding the units arriving on ``link`` in ``k`` periods."""
         if (link, k) not in self._slot_of:
@@ -509,6 +564,7 @@ class InventoryCore:
         "is_retailer",
         "is_market",
     )
+    _NODE_COLUMN = _column_index(NODE_FEATURES)
     EDGE_FEATURES: tuple[str, ...] = (
         "lead_time",
         "price",
@@ -517,6 +573,7 @@ class InventoryCore:
         "in_transit",
         "is_market",
     )
+    _EDGE_COLUMN = _column_index(EDGE_FEATURES)
 
     def graph_static(self) -> dict[str, np.ndarray]:
         """Static parts of the graph view: ``edge_index [2, n_edges]`` (replenishment links
@@ -527,16 +584,17 @@ class InventoryCore:
         edge_index = np.array([[idx[s] for s, _ in edges], [idx[d] for _, d in edges]], np.int64).reshape(
             2, -1
         )
+        nf, ef = self._NODE_COLUMN, self._EDGE_COLUMN
         node_static = np.zeros((len(spec.nodes), len(self.NODE_FEATURES)), np.float64)
         for i, n in enumerate(spec.nodes):
-            node_static[i, 4] = n.h
-            node_static[i, 5] = n.C or 0.0
-            node_static[i, 6 + ("raw", "factory", "distributor", "retailer", "market").index(n.kind)] = 1.0
+            node_static[i, nf["holding_cost"]] = n.h
+            node_static[i, nf["capacity"]] = n.C or 0.0
+            node_static[i, nf["is_" + n.kind]] = 1.0
         edge_static = np.zeros((len(edges), len(self.EDGE_FEATURES)), np.float64)
         for e, link in enumerate(spec.links):
-            edge_static[e, :3] = (link.L, link.p, link.g)
+            edge_static[e, [ef["lead_time"], ef["price"], ef["pipeline_cost"]]] = (link.L, link.p, link.g)
         for i, m in enumerate(spec.markets):
-            edge_static[self.n_links + i, [1, 3, 5]] = (m.p, m.b, 1.0)
+            edge_static[self.n_links + i, [ef["price"], ef["penalty"], ef["is_market"]]] = (m.p, m.b, 1.0)
         return {"edge_index": edge_index, "node_static": node_static, "edge_static": edge_static}
 
     def graph_observation(self, state: InventoryState) -> dict[str, Tensor]:
@@ -562,12 +620,13 @@ class InventoryCore:
         b = state.on_hand.shape[0]
         in_transit = state.pipeline @ self._slot_link_mat  # [B, n_links]
         node = g["node_static"].expand(b, -1, -1).clone()
-        node[:, g["stock_nodes"], 0] = state.on_hand
-        node[:, g["stock_nodes"], 1] = in_transit @ self._in_inc
-        node[:, g["market_nodes"], 2] = state.last_demand
-        node[:, g["market_nodes"], 3] = state.backlog
+        nf, ef = self._NODE_COLUMN, self._EDGE_COLUMN
+        node[:, g["stock_nodes"], nf["on_hand"]] = state.on_hand
+        node[:, g["stock_nodes"], nf["in_transit"]] = in_transit @ self._in_inc
+        node[:, g["market_nodes"], nf["last_demand"]] = state.last_demand
+        node[:, g["market_nodes"], nf["unmet"]] = state.backlog
         edge = g["edge_static"].expand(b, -1, -1).clone()
-        edge[:, : self.n_links, 4] = in_transit
+        edge[:, : self.n_links, ef["in_transit"]] = in_transit
         width = max(1, self.max_lead)
         pipeline = torch.zeros(b, self.n_links, width, dtype=self.dtype, device=self.device)
         pipeline[:, self._slot_pos[0], self._slot_pos[1]] = state.pipeline

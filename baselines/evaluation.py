@@ -3,7 +3,7 @@
 ``evaluate(policy, "InvMgmt-v0", seeds=[...])`` runs the policy on one vector env whose copy i
 is seeded with ``seeds[i]``, so every policy evaluated with the same seeds sees the same
 demand traces (common random numbers). It returns per-episode KPIs and their means with 95%
-confidence intervals (Student t over episodes):
+confidence intervals (Student t over episodes, :func:`rlsuite.evaluation.mean_ci`):
 
 * ``profit`` (episode sum of rewards) and its decomposition (``revenue``, ``procurement``,
   ``operating``, ``holding``, ``pipeline_holding``, ``penalty``, ``fixed``);
@@ -14,6 +14,9 @@ confidence intervals (Student t over episodes):
 * ``oracle_profit`` and ``opt_gap_pct`` = (oracle - profit) / |oracle| x 100 with ``oracle=True``;
 * in long-run mode (``warmup > 0``, HDPO's protocol) ``avg_cost`` = mean cost per period after
   the warm-up periods.
+
+The episodes run batched, one copy of the native vector env per seed
+(:func:`make_vector_env`, :func:`run_vector_episodes`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from scipy import stats
 
 from rlsuite.envs.inventory import COST_NAMES, InvMgmtVectorEnv
+from rlsuite.evaluation import mean_ci
 from rlsuite.files import save_figure
 from rlsuite.progress import progress
 from rlsuite.validation import check_bool, check_choice, check_int, check_real, check_seeds
@@ -42,9 +45,16 @@ KPI_NAMES: tuple[str, ...] = (
 )
 
 
-def _vector_env(env: Any, n: int, num_periods: int | None, env_kwargs: Mapping[str, Any]) -> InvMgmtVectorEnv:
-    """A fresh vector env of ``n`` copies with the same configuration as ``env`` (an id or an env)."""
-    kwargs = dict(env_kwargs)
+def make_vector_env(
+    env: Any, n: int, num_periods: int | None = None, env_kwargs: Mapping[str, Any] | None = None
+) -> InvMgmtVectorEnv:
+    """A fresh native vector env of ``n`` copies with the configuration of ``env`` (an ``InvMgmt``
+    id, or an env whose network, backlog, allocation, event order and dtype are reused), for
+    :func:`run_vector_episodes`. ``num_periods`` overrides the episode length."""
+    n = check_int("n", n, low=1)
+    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+        raise TypeError(f"env_kwargs: got {type(env_kwargs).__name__}; must be a mapping or None")
+    kwargs = dict(env_kwargs or {})
     if num_periods is not None:
         kwargs["num_periods"] = check_int("num_periods", num_periods, low=1)
     if isinstance(env, str):
@@ -101,14 +111,8 @@ def _act(policy: Any, obs: np.ndarray, n_links: int, name: str, t: int) -> np.nd
 
 
 def _mean_ci(x: np.ndarray) -> tuple[float, float]:
-    x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return float("nan"), float("nan")
-    if x.size == 1:
-        return float(x[0]), float("nan")
-    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return float(x.mean()), float(half)
+    # Kept for baselines/lotsizing_milp.py until it imports rlsuite.evaluation.mean_ci itself.
+    return mean_ci(x, nan_policy="omit")
 
 
 @dataclass
@@ -130,7 +134,7 @@ class EvalResult:
         for name, kpis in self.episodes.items():
             row: dict[str, Any] = {"policy": name, "episodes": len(self.seeds)}
             for k, v in kpis.items():
-                row[k], row[f"{k}_ci95"] = _mean_ci(v)
+                row[k], row[f"{k}_ci95"] = mean_ci(v, nan_policy="omit")
             rows.append(row)
         return rows
 
@@ -209,10 +213,8 @@ def evaluate(
     warmup = check_int("warmup", warmup, low=0)
     oracle = check_bool("oracle", oracle)
     show_progress = check_bool("show_progress", show_progress)
-    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
-        raise TypeError(f"env_kwargs: got {type(env_kwargs).__name__}; must be a mapping or None")
     policies = _policies(policy)
-    venv = _vector_env(env, len(seeds), num_periods, env_kwargs or {})
+    venv = make_vector_env(env, len(seeds), num_periods, env_kwargs)
     T = venv.num_periods
     if warmup >= T:
         raise ValueError(f"warmup: got {warmup}; must be in [0, num_periods={T})")
@@ -227,7 +229,9 @@ def evaluate(
         if getattr(pol, "needs_env", False):
             pol = pol(venv)
             _check_policy(name, pol)
-        result.episodes[name], result.curves[name] = _run(venv, pol, name, seeds, warmup)
+        result.episodes[name], result.curves[name] = run_vector_episodes(
+            venv, pol, seeds, warmup=warmup, name=name
+        )
         if plans is not None:
             best = np.array([p.profit for p in plans])
             result.episodes[name]["oracle_profit"] = best
@@ -268,25 +272,56 @@ def _name(policy: Any) -> str:
     return str(getattr(policy, "name", None) or getattr(policy, "__name__", None) or type(policy).__name__)
 
 
-def _run(
-    venv: InvMgmtVectorEnv, policy: Any, name: str, seeds: list[int], warmup: int
+def run_vector_episodes(
+    venv: InvMgmtVectorEnv,
+    policy: Any,
+    seeds: Sequence[int],
+    *,
+    warmup: int = 0,
+    kpis: bool = True,
+    name: str = "policy",
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One episode per copy of ``venv`` (copy i reset with ``seeds[i]``), all copies stepped at
+    once: the batched counterpart of :func:`rlsuite.evaluation.run_episode` for the inventory
+    networks.
+
+    Args:
+        venv: a native inventory vector env with ``len(seeds)`` copies (:func:`make_vector_env`).
+        policy: an object with ``predict(obs)`` or a callable ``obs [B, obs_dim] -> orders
+            [B, n_links] or [n_links]``.
+        warmup: with ``warmup > 0`` the KPIs include ``avg_cost``, the mean cost per period after
+            the first ``warmup`` periods.
+        kpis: False skips the KPIs (returns an empty dict) for callers that need only the rewards.
+        name: the policy's name in error messages.
+
+    Returns:
+        ``(kpis, rewards)``: per-episode KPIs ``{name: [n]}`` (see the module docstring) and the
+        rewards ``[T, n]``.
+    """
+    seeds = check_seeds("seeds", seeds)
+    if len(seeds) != venv.num_envs:
+        raise ValueError(f"seeds: got {len(seeds)} seeds for a vector env of {venv.num_envs} copies")
+    warmup = check_int("warmup", warmup, low=0)
+    T = venv.num_periods
+    if warmup >= T:
+        raise ValueError(f"warmup: got {warmup}; must be in [0, num_periods={T})")
     core = venv.core
     obs, _ = venv.reset(seed=seeds)
-    T = venv.num_periods
     rewards, costs, demand, sold, unmet, orders, on_hand = [], [], [], [], [], [], []
     for t in range(T):
         action = _act(policy, obs, core.n_links, name, t)
-        clipped = np.clip(action, 0.0, venv.order_bound)
         obs, reward, _, _, info = venv.step(action)
         rewards.append(reward)
-        costs.append(info["costs"])
-        demand.append(info["demand"])
-        sold.append(info["sold"])
-        unmet.append(info["unmet"])
-        orders.append(clipped.sum(1))
-        on_hand.append(venv.state.on_hand.detach().cpu().numpy().mean(1))
+        if kpis:
+            costs.append(info["costs"])
+            demand.append(info["demand"])
+            sold.append(info["sold"])
+            unmet.append(info["unmet"])
+            orders.append(np.clip(action, 0.0, venv.order_bound).sum(1))
+            on_hand.append(venv.state.on_hand.detach().cpu().numpy().mean(1))
     r = np.array(rewards)  # [T, n]
+    if not kpis:
+        return {}, r
     c = np.array(costs)  # [T, n, 7]
     dem, sol, unm = np.array(demand).sum(2), np.array(sold).sum(2), np.array(unmet).sum(2)
     out: dict[str, np.ndarray] = {"profit": r.sum(0)}

@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlsuite.envs.inventory.lotsizing import LotSizingEnv, LotSizingSpec
+from rlsuite.evaluation import run_episode, run_episodes
 from rlsuite.validation import check_int, check_real
 
 
@@ -151,7 +152,7 @@ class LotSizingCoverPolicy:
             if big_s < s:
                 continue
             policy = cls(env.instance, s, big_s)
-            costs = [-episode_return(env, policy, seed + k) for k in range(n_episodes)]
+            costs = [-e.total_reward for e in run_episodes(env, policy, range(seed, seed + n_episodes))]
             table.append((s, big_s, float(np.mean(costs))))
         if not table:
             raise ValueError("search: no grid point with order_up_to >= reorder_at")
@@ -174,10 +175,4 @@ def episode_return(env: gym.Env, policy: Any, seed: int) -> float:
     seed = check_int("seed", seed, low=0)
     if not callable(policy):
         raise TypeError(f"policy: got {type(policy).__name__}; must be a callable obs -> action")
-    obs, _ = env.reset(seed=seed)
-    total, done = 0.0, False
-    while not done:
-        obs, reward, terminated, truncated, _ = env.step(policy(obs))
-        total += float(reward)
-        done = terminated or truncated
-    return total
+    return run_episode(env, policy, seed).total_reward

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from rlsuite.evaluation import mean_ci
 from rlsuite.validation import check_choice, check_int, check_real, check_seeds
 
-from .evaluation import _mean_ci, _vector_env
+from .evaluation import make_vector_env, run_vector_episodes
 from .policies import BaseStockPolicy, _node_statistics
 
 KINDS = ("installation", "echelon", "capped")
@@ -76,9 +77,7 @@ def search_base_stock_levels(
     warmup = check_int("warmup", warmup, low=0)
     min_step = check_real("min_step", min_step, low=0.0, low_open=True)
     max_evaluations = check_int("max_evaluations", max_evaluations, low=1)
-    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
-        raise TypeError(f"env_kwargs: got {type(env_kwargs).__name__}; must be a mapping or None")
-    train = _vector_env(env, len(train_seeds), num_periods, env_kwargs or {})
+    train = make_vector_env(env, len(train_seeds), num_periods, env_kwargs)
     if warmup >= train.num_periods:
         raise ValueError(f"warmup: got {warmup}; must be in [0, num_periods={train.num_periods})")
     core = train.core
@@ -102,14 +101,8 @@ def search_base_stock_levels(
         caps = params[n:] if kind == "capped" else None
         return BaseStockPolicy(venv, params[:n], echelon=kind == "echelon", caps=caps)
 
-    def score(params: np.ndarray, venv: Any, seeds: Sequence[int]) -> np.ndarray:
-        policy = build(params, venv)
-        obs, _ = venv.reset(seed=list(seeds))
-        rewards = []
-        for _ in range(venv.num_periods):
-            obs, reward, *_ = venv.step(policy.act(obs))
-            rewards.append(reward)
-        r = np.array(rewards)
+    def score(params: np.ndarray, venv: Any, seeds: list[int]) -> np.ndarray:
+        _, r = run_vector_episodes(venv, build(params, venv), seeds, kpis=False, name=f"{kind} levels")
         return r[warmup:].mean(0) if warmup > 0 else r.sum(0)
 
     evaluations = 1
@@ -136,8 +129,8 @@ def search_base_stock_levels(
                 break
         if not improved:
             step = step / 2
-    evaluator = _vector_env(env, len(eval_seeds), num_periods, env_kwargs or {})
-    mean, half = _mean_ci(score(x, evaluator, eval_seeds))
+    evaluator = make_vector_env(env, len(eval_seeds), num_periods, env_kwargs)
+    mean, half = mean_ci(score(x, evaluator, eval_seeds))
     return LevelSearchResult(
         kind=kind,
         levels=x[:n],

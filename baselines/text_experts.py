@@ -13,8 +13,9 @@ import gymnasium as gym
 import numpy as np
 
 from rlsuite.envs.text.sokoban import Level, solve, step_level
+from rlsuite.evaluation import run_episodes
 from rlsuite.files import atomic_write
-from rlsuite.validation import check_int, check_seed, check_seeds
+from rlsuite.validation import check_int, check_seed
 
 
 class SokobanExpert:
@@ -71,52 +72,37 @@ class RandomTextPolicy:
 
 
 def run_text_episodes(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, np.ndarray]:
-    """Play one episode per seed; returns per-episode ``reward`` (sum), ``success`` and ``length``."""
-    seeds = check_seeds("seeds", seeds)
-    if not hasattr(policy, "predict"):
-        raise TypeError(f"policy: got {type(policy).__name__}; must have predict(obs)")
-    rewards, success, lengths = [], [], []
-    for seed in seeds:
-        obs, info = env.reset(seed=int(seed))
-        total, n, done = 0.0, 0, False
-        while not done:
-            action, _ = policy.predict(obs)
-            obs, r, term, trunc, info = env.step(action)
-            total += float(r)
-            n += 1
-            done = term or trunc
-        rewards.append(total)
-        success.append(bool(info.get("won", False)))
-        lengths.append(n)
-    return {"reward": np.array(rewards), "success": np.array(success), "length": np.array(lengths)}
+    """Play one episode per seed (``policy.predict(obs)``); returns per-episode ``reward`` (sum),
+    ``success`` (the last step's ``info["won"]``) and ``length``."""
+    _check_predict(policy)
+    episodes = run_episodes(env, policy, seeds)
+    return {
+        "reward": np.array([e.total_reward for e in episodes]),
+        "success": np.array([bool(e.final_info.get("won", False)) for e in episodes]),
+        "length": np.array([e.length for e in episodes]),
+    }
 
 
 def collect_demonstrations(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, Any]:
     """Expert transitions for behaviour cloning: ``{"observations": {key: [N, ...]}, "actions"
     [N], "episode_starts" [N], "seeds" [N]}`` (plain numpy arrays; save with ``np.savez``)."""
-    seeds = check_seeds("seeds", seeds)
-    if not hasattr(policy, "predict"):
-        raise TypeError(f"policy: got {type(policy).__name__}; must have predict(obs)")
-    obs_list: list[dict[str, np.ndarray]] = []
-    actions, starts, ep_seeds = [], [], []
-    for seed in seeds:
-        obs, _ = env.reset(seed=int(seed))
-        done, first = False, True
-        while not done:
-            action, _ = policy.predict(obs)
-            obs_list.append({k: np.asarray(v) for k, v in obs.items()})
-            actions.append(int(action))
-            starts.append(first)
-            ep_seeds.append(int(seed))
-            obs, _, term, trunc, _ = env.step(action)
-            first, done = False, term or trunc
+    _check_predict(policy)
+    episodes = run_episodes(env, policy, seeds, record=True)
+    obs_list = [{k: np.asarray(v) for k, v in o.items()} for e in episodes for o in e.observations or []]
     keys = obs_list[0].keys() if obs_list else []
     return {
         "observations": {k: np.stack([o[k] for o in obs_list]) for k in keys},
-        "actions": np.array(actions, dtype=np.int64),
-        "episode_starts": np.array(starts, dtype=bool),
-        "seeds": np.array(ep_seeds, dtype=np.int64),
+        "actions": np.array([int(a) for e in episodes for a in e.actions or []], dtype=np.int64),
+        "episode_starts": np.array([k == 0 for e in episodes for k in range(e.length)], dtype=bool),
+        "seeds": np.array(
+            [s for e, s in zip(episodes, seeds, strict=True) for _ in range(e.length)], dtype=np.int64
+        ),
     }
+
+
+def _check_predict(policy: Any) -> None:
+    if not hasattr(policy, "predict"):
+        raise TypeError(f"policy: got {type(policy).__name__}; must have predict(obs)")
 
 
 class WebShopExpert:

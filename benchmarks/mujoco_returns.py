@@ -8,6 +8,8 @@ its learning curve to ``benchmarks/results/mujoco/<env>_<algo>_<seed>.csv`` and 
 that file is complete, so the benchmark can be resumed. ``--summarize`` writes
 ``benchmarks/results/mujoco_returns.csv`` (final return = mean of the last 10 training episodes,
 as CleanRL reports, and a deterministic evaluation over 10 episodes) and the learning-curve plot.
+CleanRL's published PPO returns are shown for reference in the ``reference_*`` columns: they were
+measured on MuJoCo **v4** (``reference_env``), not on the v5 envs of this benchmark.
 
     python benchmarks/mujoco_returns.py --workers 2           # 18 runs of 1M steps (hours on 2 CPUs)
     python benchmarks/mujoco_returns.py --summarize
@@ -32,8 +34,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CURVES = RESULTS / "mujoco"
 ENVS = ["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5"]
 ALGOS = ["PPO", "BPO"]
-# CleanRL's published PPO (MuJoCo v4, 1M steps, 3 seeds) for reference.
-CLEANRL = {"Hopper-v5": 2382.86, "HalfCheetah-v5": 1442.64, "Walker2d-v5": 2287.95}
+# CleanRL's published PPO (ppo_continuous_action.py, 1M steps, 3 seeds), measured on MuJoCo v4, not on
+# the v5 envs run here: a reference value from another env version, not a number of this benchmark.
+CLEANRL_PPO_V4 = {"Hopper-v4": 2382.86, "HalfCheetah-v4": 1442.64, "Walker2d-v4": 2287.95}
+
+
+def cleanrl_reference(env_id: str) -> tuple[str, float]:
+    """CleanRL's v4 id and published PPO return for one of our v5 env ids."""
+    v4 = env_id.rsplit("-v", 1)[0] + "-v4"
+    return v4, CLEANRL_PPO_V4[v4]
 
 
 def config(algo: str) -> dict[str, Any]:
@@ -61,6 +70,7 @@ def run(job: tuple[str, str, int, int]) -> str:
     import torch
 
     from rlsuite.agents import BPO, PPO, BaseCallback
+    from rlsuite.evaluation import run_episodes
 
     env_id, algo, seed, steps = job
     path = CURVES / f"{env_id}_{algo}_{seed}.csv"
@@ -87,16 +97,8 @@ def run(job: tuple[str, str, int, int]) -> str:
     cls = PPO if algo == "PPO" else BPO
     model = cls("MlpPolicy", env_id, seed=seed, **config(algo))
     model.learn(steps, callback=Curve())
-    env = gym.make(env_id)
-    evals = []
-    for k in range(10):
-        obs, _ = env.reset(seed=50_000 + k)
-        done, total = False, 0.0
-        while not done:
-            obs, r, term, trunc, _ = env.step(model.predict(obs, deterministic=True)[0])
-            total += float(r)
-            done = term or trunc
-        evals.append(total)
+    episodes = run_episodes(gym.make(env_id), model, range(50_000, 50_010), deterministic=True)
+    evals = [e.total_reward for e in episodes]
     CURVES.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["timesteps", "ep_rew_mean", "seconds"])
@@ -145,11 +147,13 @@ def summarize(command: str) -> None:
                     "final_std": float(np.std(finals)),
                     "eval_mean": float(np.mean(evals)),
                     "eval_std": float(np.std(evals)),
-                    "cleanrl_ppo_v4": CLEANRL[env_id],
+                    "reference_env": cleanrl_reference(env_id)[0],
+                    "reference_cleanrl_ppo_v4": cleanrl_reference(env_id)[1],
                     "command": command,
                 }
             )
-        ax.axhline(CLEANRL[env_id], color="gray", ls="--", lw=1, label="CleanRL PPO (v4, 1M)")
+        ref_env, ref = cleanrl_reference(env_id)
+        ax.axhline(ref, color="gray", ls="--", lw=1, label=f"CleanRL PPO on {ref_env} (published, 1M)")
         ax.set(title=env_id, xlabel="timesteps", ylabel="training return (last 10 episodes)")
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -160,7 +164,8 @@ def summarize(command: str) -> None:
             print(
                 f"{r['env']:16s} {r['algo']} seeds {r['seeds']}: "
                 f"final {r['final_mean']:.1f} ± {r['final_std']:.1f}, "
-                f"eval {r['eval_mean']:.1f} ± {r['eval_std']:.1f} (CleanRL PPO {r['cleanrl_ppo_v4']})"
+                f"eval {r['eval_mean']:.1f} ± {r['eval_std']:.1f} "
+                f"(CleanRL PPO on {r['reference_env']}: {r['reference_cleanrl_ppo_v4']})"
             )
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from rlsuite.evaluation import mean_ci
 from rlsuite.files import append_csv, save_figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -84,7 +85,7 @@ def test_returns(model: Any, setting: str) -> np.ndarray:
     """Deterministic episodes on the common test seeds: the undiscounted return of each."""
     import gymnasium as gym
 
-    from rlsuite.baselines.lotsizing_heuristic import episode_return
+    from rlsuite.evaluation import run_episodes
 
     env_id = SETTINGS[setting]["env"]
     env = gym.make(env_id, **SETTINGS[setting].get("kwargs", {}))
@@ -92,7 +93,7 @@ def test_returns(model: Any, setting: str) -> np.ndarray:
     def act(obs: np.ndarray) -> np.ndarray:
         return _to_env_action(env_id, model.predict(obs, deterministic=True)[0])
 
-    return np.array([episode_return(env, act, seed) for seed in TEST_SEEDS])
+    return np.array([e.total_reward for e in run_episodes(env, act, TEST_SEEDS)])
 
 
 def run_one(setting: str, method: str, seed: int, scale: float) -> dict[str, Any]:
@@ -160,13 +161,14 @@ def heuristic_rows(setting: str) -> list[dict[str, Any]]:
     """The scripted (s, S) cover rule, its grid searched on seeds 0-29, tested on the test seeds."""
     import gymnasium as gym
 
-    from rlsuite.baselines.lotsizing_heuristic import LotSizingCoverPolicy, episode_return
+    from rlsuite.baselines.lotsizing_heuristic import LotSizingCoverPolicy
+    from rlsuite.evaluation import run_episodes
 
     env_id, kwargs = SETTINGS[setting]["env"], SETTINGS[setting].get("kwargs", {})
     t = time.perf_counter()
     policy = LotSizingCoverPolicy.search(env_id, n_episodes=30, seed=0, **kwargs).policy
     env = gym.make(env_id, **kwargs)
-    returns = np.array([episode_return(env, policy, s) for s in TEST_SEEDS])
+    returns = np.array([e.total_reward for e in run_episodes(env, policy, TEST_SEEDS)])
     return [
         {
             "setting": setting,
@@ -234,12 +236,6 @@ def _done() -> set[tuple[str, str, int]]:
         return {(r["setting"], r["method"], int(r["seed"])) for r in csv.DictReader(f)}
 
 
-def _ci95(x: np.ndarray) -> float:
-    from scipy import stats
-
-    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
-
-
 def summarize() -> list[dict[str, Any]]:
     with OUT.open() as f:
         rows = list(csv.DictReader(f))
@@ -256,7 +252,8 @@ def summarize() -> list[dict[str, Any]]:
                         "method": method,
                         "seeds": int(vals.size) if method in LEARNERS else 0,
                         "test_return_mean": float(vals.mean()),
-                        "ci95_over_seeds": _ci95(vals),
+                        # NaN for a single value (the heuristic and MILP rows): no spread over seeds
+                        "ci95_over_seeds": mean_ci(vals)[1],
                     }
                 )
     return out
@@ -317,7 +314,7 @@ def plot() -> None:
         ax2.bar(
             [s["method"] for s in lo],
             [sign * s["test_return_mean"] for s in lo],
-            yerr=[s["ci95_over_seeds"] for s in lo],
+            yerr=[np.nan_to_num(s["ci95_over_seeds"]) for s in lo],
             color=[COLORS.get(s["method"], "gray") for s in lo],
             capsize=4,
         )

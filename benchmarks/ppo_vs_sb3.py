@@ -31,18 +31,14 @@ from rlsuite.files import save_figure, write_csv
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def evaluate(predict: Any, env_id: str, episodes: int = 10) -> float:
-    env = gym.make(env_id)
-    returns = []
-    for k in range(episodes):
-        obs, _ = env.reset(seed=10_000 + k)
-        done, total = False, 0.0
-        while not done:
-            obs, r, term, trunc, _ = env.step(predict(obs))
-            total += float(r)
-            done = term or trunc
-        returns.append(total)
-    return float(np.mean(returns))
+def evaluate(model: Any, env_id: str, episodes: int = 10) -> float:
+    """Mean return of ``model.predict(obs, deterministic=True)`` over seeds 10000..10000+episodes-1."""
+    from rlsuite.evaluation import run_episodes
+
+    seeds = range(10_000, 10_000 + episodes)
+    return float(
+        np.mean([e.total_reward for e in run_episodes(gym.make(env_id), model, seeds, deterministic=True)])
+    )
 
 
 def run_sb3(env_id: str, steps: int, seed: int) -> dict[str, Any]:
@@ -53,7 +49,7 @@ def run_sb3(env_id: str, steps: int, seed: int) -> dict[str, Any]:
     model.learn(steps)
     elapsed = time.perf_counter() - t
     ep = [e["r"] for e in model.ep_info_buffer]
-    ret = evaluate(lambda o: model.predict(o, deterministic=True)[0], env_id)
+    ret = evaluate(model, env_id)
     return {
         "steps_per_s": model.num_timesteps / elapsed,
         "eval_return": ret,
@@ -69,7 +65,7 @@ def run_ours(env_id: str, steps: int, seed: int) -> dict[str, Any]:
     model.learn(steps)
     elapsed = time.perf_counter() - t
     ep = [r for r, _ in model.ep_info_buffer]
-    ret = evaluate(lambda o: model.predict(o, deterministic=True)[0], env_id)
+    ret = evaluate(model, env_id)
     return {
         "steps_per_s": model.num_timesteps / elapsed,
         "eval_return": ret,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from rlsuite.evaluation import proportion_ci
 from rlsuite.files import save_figure, write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -66,16 +66,6 @@ CONFIG: dict[str, dict[str, Any]] = {
         test_seeds=list(range(200)),
     ),
 }
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    z = 1.96
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def make_env(env_id: str, split: str) -> gym.Env:
@@ -123,7 +113,7 @@ def run_env(
     def score(policy: Any, method: str, train_s: float, detail: str) -> None:
         res = run_text_episodes(test, policy, cfg["test_seeds"])
         k, n = int(res["success"].sum()), len(res["success"])
-        lo, hi = wilson(k, n)
+        lo, hi = proportion_ci(k, n)
         row = dict(
             env=env_id,
             method=method,

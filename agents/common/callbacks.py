@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
+from rlsuite.evaluation import run_episode
+from rlsuite.validation import check_int, check_seed
+
 if TYPE_CHECKING:  # pragma: no cover
     from .base import OnPolicyAlgorithm
 
@@ -119,21 +122,15 @@ class CallbackList(BaseCallback):
 def evaluate_policy(
     model: Any, env: gym.Env, n_eval_episodes: int = 10, deterministic: bool = True, seed: int | None = None
 ) -> tuple[float, float, list[float], list[int]]:
-    """Run ``n_eval_episodes`` full episodes of ``model.predict`` on a single env:
-    ``(mean return, std, returns, lengths)``."""
-    returns, lengths = [], []
-    for k in range(n_eval_episodes):
-        obs, _ = env.reset(seed=None if seed is None else seed + k)
-        done, total, length = False, 0.0, 0
-        while not done:
-            action, _ = model.predict(obs, deterministic=deterministic)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
-        returns.append(total)
-        lengths.append(length)
-    return float(np.mean(returns)), float(np.std(returns)), returns, lengths
+    """Run ``n_eval_episodes`` full episodes of ``model.predict`` on a single env (episode k reset
+    with ``seed + k``, or unseeded when ``seed`` is None): ``(mean return, std, returns, lengths)``
+    as in Stable-Baselines3 (the population std, ``ddof=0``)."""
+    n_eval_episodes = check_int("n_eval_episodes", n_eval_episodes, low=1)
+    seed = check_seed("seed", seed)
+    seeds = [None] * n_eval_episodes if seed is None else [seed + k for k in range(n_eval_episodes)]
+    episodes = [run_episode(env, model, s, deterministic=deterministic) for s in seeds]
+    returns = [e.total_reward for e in episodes]
+    return float(np.mean(returns)), float(np.std(returns)), returns, [e.length for e in episodes]
 
 
 class StopTrainingOnRewardThreshold(BaseCallback):

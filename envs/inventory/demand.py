@@ -43,6 +43,14 @@ class DemandSampler:
         t = np.arange(start, start + n, dtype=np.float64)
         return np.stack([d.mean_schedule(t) for d in self.demands], axis=1)
 
+    @property
+    def shared_distribution(self) -> str | None:
+        """The distribution of every market (``poisson``, ``normal``, ``uniform``, ``trace``) when
+        they all have the same one, else None. With a shared distribution a period's draws for all
+        markets are one vectorized call, so many periods (or traces) can be drawn at once; with
+        mixed distributions the draws go market by market inside each period."""
+        return self._single_dist
+
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
         mu = self.means(start, n)
         return self.finish(mu, self.draw(rng, mu))

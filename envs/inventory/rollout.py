@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rlsuite.evaluation import mean_ci
+
 from .core import InventoryCore, InventoryState
 from .demand import DemandSampler
 from .spec import NetworkSpec
@@ -42,7 +44,7 @@ def sample_traces(
     rng = np.random.default_rng(seed)
     mu = sampler.means(start, periods)  # [T, M]
     m = sampler.n_markets
-    if sampler._single_dist is None:  # mixed distributions: trace by trace
+    if sampler.shared_distribution is None:  # mixed distributions: trace by trace
         return np.stack([sampler.sample(rng, start, periods) for _ in range(n)])
     flat = np.broadcast_to(mu, (n, periods, m)).reshape(n * periods, m)
     return sampler.finish(flat, sampler.draw(rng, flat)).reshape(n, periods, m)
@@ -136,8 +138,10 @@ def long_run_cost(
     chunk: int = 4096,
 ) -> dict[str, Any]:
     """Long-run average cost per period (minus the reward) after ``warmup`` periods, over the
-    traces of ``demand`` ``[B, T, M]``: ``{"avg_cost", "ci95", "per_trace" [B]}`` (the CI is
-    over traces). Runs in chunks of ``chunk`` traces without autograd."""
+    traces of ``demand`` ``[B, T, M]``: ``{"avg_cost", "ci95", "per_trace" [B]}``, where
+    ``avg_cost`` is the mean over traces of each trace's mean cost per period and ``ci95`` the
+    half-width of its 95% Student-t interval over traces (:func:`rlsuite.evaluation.mean_ci`; NaN
+    with a single trace). Runs in chunks of ``chunk`` traces without autograd."""
     periods = demand.shape[1]
     if not 0 <= warmup < periods:
         raise ValueError(f"warmup: got {warmup}; must be in [0, {periods})")
@@ -149,5 +153,5 @@ def long_run_cost(
             rewards, _ = simulate(core, policy, d, s, round_orders)
             per_trace.append((-rewards[:, warmup:].mean(1)).double().cpu())
     costs = torch.cat(per_trace).numpy()
-    ci = 1.96 * costs.std(ddof=1) / np.sqrt(len(costs)) if len(costs) > 1 else float("nan")
-    return {"avg_cost": float(costs.mean()), "ci95": float(ci), "per_trace": costs}
+    mean, half = mean_ci(costs)
+    return {"avg_cost": mean, "ci95": half, "per_trace": costs}

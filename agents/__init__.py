@@ -5,7 +5,6 @@
 """
 
 from .bpo import BPO
-from .common.base import linear_schedule
 from .common.callbacks import (
     BaseCallback,
     CallbackList,
@@ -17,6 +16,7 @@ from .common.callbacks import (
     evaluate_policy,
 )
 from .common.logger import Logger, configure
+from .common.schedules import linear_schedule
 from .common.text_policies import TextChoicePolicy, TextFeaturesExtractor, behavior_cloning
 from .hdpo import HDPO
 from .inventory_policies import BaseStockParamPolicy, GNNPolicy, InventoryMlpPolicy, InventoryPolicyNet

@@ -17,8 +17,10 @@ target 1 + eps sign(R - u(s)).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -27,7 +29,36 @@ from rlsuite.validation import check_bool, check_real
 
 from .common.base import OnPolicyAlgorithm
 from .common.buffers import RolloutBatch
-from .common.policies import PolicyOutput
+from .common.config import OnPolicyConfig, config_from_arguments
+from .common.policies import ActorCriticPolicy, PolicyOutput
+from .common.schedules import Schedule
+
+
+@dataclass(frozen=True)
+class BPOConfig(OnPolicyConfig):
+    """BPO's hyperparameters: the shared ones (other defaults for two) and the bounded target's."""
+
+    normalize_advantage: bool = False
+    """Unused by BPO's loss (its lam is in return units); kept for the shared surface."""
+    max_grad_norm: float = 1.0
+    """Largest global L2 norm of the gradient (clipped above it)."""
+    clip_range: float = 0.3
+    """eps: the target ratio lies in [1 - eps, 1 + eps], eps in (0, 1)."""
+    lam: float = 1e-3
+    """Temperature of the target's sigmoid, > 0, in the units of the returns."""
+    u_coef: float = 0.5
+    """Weight of the median head's loss."""
+    use_median: bool = True
+    """Target from R - u(s) (the median head); False: from R - V(s) (the paper's ablation)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._set(
+            "clip_range", check_real("clip_range", self.clip_range, 0.0, 1.0, low_open=True, high_open=True)
+        )
+        self._set("lam", check_real("lam", self.lam, low=0.0, low_open=True))
+        self._set("u_coef", check_real("u_coef", self.u_coef, low=0.0))
+        self._set("use_median", check_bool("use_median", self.use_median))
 
 
 def bpo_target_ratio(x: Tensor, eps: float, lam: float) -> Tensor:
@@ -48,33 +79,56 @@ def smooth_abs(x: Tensor) -> Tensor:
 class BPO(OnPolicyAlgorithm):
     """BPO with PPO's constructor plus ``clip_range`` (eps, default 0.3), ``lam`` (sigmoid
     temperature in return units, default 1e-3), ``u_coef`` (median-head loss weight, 0.5) and
-    ``use_median`` (False: the target uses R - V(s) instead, the paper's ablation).
-    ``normalize_advantage`` is off. It differs from PPO only in :meth:`compute_loss`."""
+    ``use_median`` (False: the target uses R - V(s) instead, the paper's ablation);
+    ``max_grad_norm`` defaults to 1 and ``normalize_advantage`` is off. Each parameter is
+    documented on :class:`BPOConfig` (``model.config``). It differs from PPO only in
+    :meth:`compute_loss`."""
 
-    algo_defaults: ClassVar[dict[str, Any]] = {
-        "clip_range": 0.3,
-        "lam": 1e-3,
-        "u_coef": 0.5,
-        "use_median": True,
-    }
+    config_class: ClassVar[type[OnPolicyConfig]] = BPOConfig
+    config: BPOConfig
     extra_policy_kwargs: ClassVar[dict[str, Any]] = {"median_head": True}
 
-    def __init__(self, policy: Any, env: Any, max_grad_norm: float = 1.0, **kwargs: Any) -> None:
-        kwargs.setdefault("normalize_advantage", False)
-        super().__init__(policy, env, max_grad_norm=max_grad_norm, **kwargs)
-
-    def _check_algo_kwargs(self) -> None:
-        kw = self.algo_kwargs
-        kw["clip_range"] = check_real("clip_range", kw["clip_range"], 0.0, 1.0, low_open=True, high_open=True)
-        kw["lam"] = check_real("lam", kw["lam"], low=0.0, low_open=True)  # the sigmoid temperature
-        kw["u_coef"] = check_real("u_coef", kw["u_coef"], low=0.0)
-        kw["use_median"] = check_bool("use_median", kw["use_median"])
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: gym.Env | gym.vector.VectorEnv | str | None,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float = 0.3,
+        normalize_advantage: bool = False,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 1.0,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        n_envs: int = 1,
+        normalize_observation: bool = False,
+        normalize_reward: bool = False,
+        clip_obs: float = 10.0,
+        clip_reward: float = 10.0,
+        check_finite: bool = True,
+        lam: float = 1e-3,
+        u_coef: float = 0.5,
+        use_median: bool = True,
+        _init_setup_model: bool = True,
+    ) -> None:
+        super().__init__(policy, env, config_from_arguments(BPOConfig, locals()), _init_setup_model)
 
     def compute_loss(self, batch: RolloutBatch, out: PolicyOutput) -> tuple[Tensor, dict[str, float]]:
-        eps, lam = self.algo_kwargs["clip_range"], self.algo_kwargs["lam"]
+        cfg = self.config
+        eps, lam = cfg.clip_range, cfg.lam
         returns = batch.returns
         assert out.median is not None
-        if self.algo_kwargs["use_median"]:
+        if cfg.use_median:
             x = returns - out.median
             u_loss = smooth_abs(x).mean()
         else:
@@ -85,7 +139,7 @@ class BPO(OnPolicyAlgorithm):
         pi_loss = bpo_policy_loss(ratio, target, returns - out.values.detach())
         v_loss = ((returns - out.values) ** 2).mean()
         entropy = out.entropy.mean()
-        loss = pi_loss + self.vf_coef * v_loss + self.algo_kwargs["u_coef"] * u_loss - self.ent_coef * entropy
+        loss = pi_loss + cfg.vf_coef * v_loss + cfg.u_coef * u_loss - cfg.ent_coef * entropy
         with torch.no_grad():
             clip_fraction = float(((ratio - 1).abs() > eps).float().mean())
         return loss, {

@@ -29,22 +29,39 @@ n_envs`` and ``normalize_reward=True`` for the closest configuration.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
+import gymnasium as gym
 import torch
-from gymnasium import spaces
 from torch import Tensor
 
 from rlsuite.validation import check_choice, check_real
 
-from .common.buffers import RolloutBatch
-from .common.callbacks import BaseCallback
-from .common.policies import PolicyOutput
-from .common.vec_env import step_info
-from .ppo import PPO
+from .common.base import OnPolicyAlgorithm, explained_variance
+from .common.buffers import RolloutBatch, RolloutBuffer
+from .common.config import OnPolicyConfig, config_from_arguments
+from .common.policies import ActorCriticPolicy, PolicyOutput
+from .common.rollout import StepInfo
+from .common.schedules import Schedule
+from .ppo import PPOConfig, ppo_loss, ppo_schedules
 
 ADVANTAGES = ("gae", "mc")
+
+
+@dataclass(frozen=True)
+class PDPPOConfig(PPOConfig):
+    """PDPPO's hyperparameters: PPO's and the post-decision critic's."""
+
+    advantage: str = "gae"
+    """'gae': lambda-returns with gae_lambda; 'mc': Monte-Carlo returns (lambda = 1), the paper's."""
+    post_vf_coef: float = 1.0
+    """Weight of the post-decision critic's loss, relative to vf_coef."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("advantage", self.advantage, ADVANTAGES)
+        self._set("post_vf_coef", check_real("post_vf_coef", self.post_vf_coef, low=0.0))
 
 
 def pdppo_advantages(
@@ -59,106 +76,100 @@ def pdppo_advantages(
     return torch.maximum(a_pre, a_post), post_returns, a_pre, a_post
 
 
-class PDPPO(PPO):
+class PDPPO(OnPolicyAlgorithm):
     """PDPPO with PPO's constructor plus ``advantage`` (``"gae"`` or ``"mc"``) and
-    ``post_vf_coef`` (the post-decision critic's loss weight, relative to ``vf_coef``; default 1).
-    The env must report ``info["post_decision_obs"]`` each step, in the
-    observation space (flat ``Box`` observations).
+    ``post_vf_coef`` (the post-decision critic's loss weight, relative to ``vf_coef``; default 1);
+    each parameter is documented on :class:`PDPPOConfig` (``model.config``). The env must report
+    ``info["post_decision_obs"]`` each step, in the observation space (flat ``Box`` observations).
+    It overrides the advantage hook (the two critics' maximum) and the loss (PPO's plus the
+    post-decision critic's), and declares the step infos it needs.
 
     >>> model = PDPPO("MlpPolicy", "LotSizing-v0", n_envs=8, seed=0).learn(100_000)
     """
 
-    algo_defaults: ClassVar[dict[str, Any]] = {
-        **PPO.algo_defaults,
-        "advantage": "gae",
-        "post_vf_coef": 1.0,
-    }
+    config_class: ClassVar[type[OnPolicyConfig]] = PDPPOConfig
+    config: PDPPOConfig
     extra_policy_kwargs: ClassVar[dict[str, Any]] = {"post_decision_critic": True}
+    step_infos: ClassVar[tuple[StepInfo, ...]] = (
+        StepInfo(
+            "post_obs",
+            "post_decision_obs",
+            "observation",
+            hint="rlsuite's LotSizing and InvMgmt envs do; see rlsuite.agents.pdppo for the contract",
+        ),
+        StepInfo("post_reward", "post_decision_reward", "reward", required=False),
+    )
 
-    def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
-        super().__init__(policy, env, **kwargs)
-        if self.algo_kwargs["advantage"] == "mc":
-            self.gae_lambda = 1.0
-        if self.observation_space is not None and not isinstance(self.observation_space, spaces.Box):
-            raise ValueError(
-                f"PDPPO: observations must be a flat Box (post-decision observations share its layout); "
-                f"got {type(self.observation_space).__name__}"
-            )
-
-    def _check_algo_kwargs(self) -> None:
-        super()._check_algo_kwargs()
-        kw = self.algo_kwargs
-        check_choice("advantage", kw["advantage"], ADVANTAGES)
-        kw["post_vf_coef"] = self.post_vf_coef = check_real("post_vf_coef", kw["post_vf_coef"], low=0.0)
-
-    # ------------------------------------------------------------------ collection
-    def _on_env_step(self, infos: Any, done: np.ndarray, valid: np.ndarray) -> None:
-        buf = self.buffer
-        t = buf.pos - 1
-        n = self.n_envs
-        post = step_info(infos, "post_decision_obs", n)
-        if post is None and not np.any(valid):  # NEXT_STEP reset step: nothing to store
-            post = np.zeros((n, int(np.prod(buf.obs.shape[2:]))))
-        if post is None:
-            raise ValueError(
-                "PDPPO: the env must report info['post_decision_obs'] at every step (rlsuite's LotSizing "
-                "and InvMgmt envs do; see rlsuite.agents.pdppo for the contract)"
-            )
-        if "post_obs" not in buf.extras:
-            shape = buf.obs.shape
-            buf.extras["post_obs"] = torch.zeros(shape, dtype=buf.obs.dtype, device=self.device)
-            buf.extras["post_reward"] = torch.zeros(shape[:2], device=self.device)
-        post_t = torch.as_tensor(post.reshape(n, *buf.obs.shape[2:]), dtype=torch.float32, device=self.device)
-        buf.extras["post_obs"][t] = self._normalize(post_t, update=False)
-        r_post = step_info(infos, "post_decision_reward", n)
-        r = np.zeros(n) if r_post is None else r_post[:, 0]
-        r = np.where(valid, r, 0.0)
-        if self.check_finite:
-            self._check_finite_step(
-                post, r, "info['post_decision_obs' / 'post_decision_reward']", self.num_timesteps + n
-            )
-        if self.reward_normalizer is not None:  # same scale as the stored rewards
-            r = r / float(torch.sqrt(self.reward_normalizer.rms.var + 1e-8))
-        buf.extras["post_reward"][t] = torch.as_tensor(r, dtype=torch.float32, device=self.device)
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: gym.Env | gym.vector.VectorEnv | str | None,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        n_envs: int = 1,
+        normalize_observation: bool = False,
+        normalize_reward: bool = False,
+        clip_obs: float = 10.0,
+        clip_reward: float = 10.0,
+        check_finite: bool = True,
+        advantage: str = "gae",
+        post_vf_coef: float = 1.0,
+        _init_setup_model: bool = True,
+    ) -> None:
+        config = config_from_arguments(PDPPOConfig, locals())
+        self.clip_range, self.clip_range_vf = ppo_schedules(config)
+        super().__init__(policy, env, config, _init_setup_model)
 
     @torch.no_grad()
-    def collect_rollouts(self, callback: BaseCallback) -> bool:
-        if not super().collect_rollouts(callback):
-            return False
-        buf = self.buffer
-        post_obs = buf.extras["post_obs"]
+    def compute_advantages(self, buffer: RolloutBuffer, last_values: Tensor) -> None:
+        """GAE (lambda = 1 for ``advantage="mc"``) for ``R``, then ``A = max(A_pre, A_post)`` with
+        the post-decision critic of this rollout; stores ``post_returns`` and ``old_post_values``."""
+        cfg = self.config
+        gae_lambda = 1.0 if cfg.advantage == "mc" else cfg.gae_lambda
+        buffer.compute_returns_and_advantage(last_values, cfg.gamma, gae_lambda)
+        post_obs = buffer.extras["post_obs"]
         flat = post_obs.reshape(-1, *post_obs.shape[2:])
-        post_values = self.policy.predict_post_values(flat).reshape(buf.values.shape)
+        post_values = self.policy.predict_post_values(flat).reshape(buffer.values.shape)
         adv, post_returns, a_pre, a_post = pdppo_advantages(
-            buf.returns, buf.values, post_values, buf.extras["post_reward"]
+            buffer.returns, buffer.values, post_values, buffer.extras["post_reward"]
         )
-        buf.advantages = adv
-        buf.extras["post_returns"] = post_returns
-        buf.extras["old_post_values"] = post_values
-        valid = buf.valid
-        self._post_stats = {
-            "post_advantage_fraction": float((a_post > a_pre)[valid].float().mean()),
-            "post_value_mean": float(post_values[valid].mean()),
-        }
-        return True
+        buffer.advantages = adv
+        buffer.extras["post_returns"] = post_returns
+        buffer.extras["old_post_values"] = post_values
+        valid = buffer.valid
+        log = self.logger
+        log.record("train/post_advantage_fraction", float((a_post > a_pre)[valid].float().mean()))
+        log.record("train/post_value_mean", float(post_values[valid].mean()))
+        log.record(
+            "train/post_explained_variance", explained_variance(post_values[valid], post_returns[valid])
+        )
 
-    # ------------------------------------------------------------------ loss
     def compute_loss(self, batch: RolloutBatch, out: PolicyOutput) -> tuple[Tensor, dict[str, float]]:
-        loss, info = super().compute_loss(batch, out)
+        cfg = self.config
+        progress = self._progress_remaining()
+        vf = None if self.clip_range_vf is None else self.clip_range_vf(progress)
+        eps = self.clip_range(progress)
+        loss, info = ppo_loss(batch, out, eps, vf, cfg.normalize_advantage, cfg.vf_coef, cfg.ent_coef)
         assert batch.extras is not None
         post_values = self.policy.predict_post_values(batch.extras["post_obs"])
         post_loss = ((batch.extras["post_returns"] - post_values) ** 2).mean()
-        loss = loss + self.vf_coef * self.post_vf_coef * post_loss
+        loss = loss + cfg.vf_coef * cfg.post_vf_coef * post_loss
         info["post_value_loss"] = float(post_loss.detach())
         return loss, info
-
-    def train(self) -> None:
-        super().train()
-        for k, v in getattr(self, "_post_stats", {}).items():
-            self.logger.record(f"train/{k}", v)
-        buf = self.buffer
-        if "post_returns" in buf.extras:
-            r, v = buf.extras["post_returns"][buf.valid], buf.extras["old_post_values"][buf.valid]
-            var = float(r.var()) if r.numel() > 1 else 0.0
-            ev = float("nan") if var == 0 else 1.0 - float((r - v).var()) / var
-            self.logger.record("train/post_explained_variance", ev)

@@ -75,13 +75,13 @@ def critic_potential(model: Any, scale: float = 1.0) -> Callable[[Any], float]:
     """``Phi(s) = scale * V(s)`` from a trained agent's critic (any rlsuite on-policy agent): the
     learned value as a potential (e.g. from a run on a related task)."""
     scale = check_real("scale", scale)
-    for attr in ("_to_tensor", "_split_masks", "_normalize", "policy"):
+    for attr in ("obs_to_tensor", "_split_masks", "_normalize", "policy"):
         if not hasattr(model, attr):
             raise TypeError(f"model: got {type(model).__name__}; must be an rlsuite on-policy agent")
 
     def phi(obs: Any) -> float:
         with torch.no_grad():
-            o = model._to_tensor(obs)
+            o = model.obs_to_tensor(obs)
             o = {k: v.unsqueeze(0) for k, v in o.items()} if isinstance(o, dict) else o.unsqueeze(0)
             o, _ = model._split_masks(o)
             return scale * float(model.policy.predict_values(model._normalize(o, update=False))[0])

@@ -260,6 +260,6 @@ def test_locomotion_critic_and_table_potentials():
     model = PPO("MlpPolicy", Chain(6), n_steps=32, batch_size=32, seed=0)
     phi = critic_potential(model)
     with torch.no_grad():
-        v = model.policy.predict_values(model._to_tensor(np.array([3])))
+        v = model.policy.predict_values(model.obs_to_tensor(np.array([3])))
     assert phi(3) == pytest.approx(float(v[0]))
     assert table_potential([0.0, 1.5, 2.0])(1) == 1.5

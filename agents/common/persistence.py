@@ -19,6 +19,7 @@ What loading a model file can and cannot do (the README's "Security" section say
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import io
 import json
@@ -156,11 +157,16 @@ def check_model_class(data: Mapping[str, Any], cls: type, path: str | Path) -> N
 
 def check_config(config: Any, init: Callable[..., Any], extra: Mapping[str, Any] = {}) -> dict[str, Any]:
     """``config`` (a saved model's hyperparameters) restricted to the public parameters of
-    ``init`` (and the names in ``extra``): unknown or private keys raise ``ValueError``."""
+    ``init`` (and the names in ``extra``): unknown or private keys raise ``ValueError``. When
+    ``init`` is a config dataclass, the allowed keys are its fields and ``policy``; keys a file
+    lacks take the field's default."""
     if not isinstance(config, dict):
         raise ValueError(f"config: got {type(config).__name__}; expected an object of hyperparameters")
-    params = inspect.signature(init).parameters
-    allowed = {n for n, p in params.items() if not n.startswith("_") and p.kind is not p.VAR_KEYWORD}
+    if isinstance(init, type) and dataclasses.is_dataclass(init):
+        allowed = {f.name for f in dataclasses.fields(init)} | {"policy"}
+    else:
+        params = inspect.signature(init).parameters
+        allowed = {n for n, p in params.items() if not n.startswith("_") and p.kind is not p.VAR_KEYWORD}
     allowed |= set(extra)
     unknown = sorted(k for k in config if k not in allowed)
     if unknown:
@@ -180,9 +186,10 @@ def saved_config(
     extra: Mapping[str, Any] = {},
 ) -> tuple[Any, dict[str, Any]]:
     """``(policy class, constructor arguments)`` of a saved model: the file's config restricted to
-    ``init``'s parameters (:func:`check_config`), values decoded with ``decode`` (schedules),
-    names resolved through ``policies`` and the policy_kwargs registries; then ``custom_objects``
-    (SB3's: a class, function or value by key) and ``overrides`` (``load``'s kwargs) win."""
+    ``init``'s parameters or a config dataclass's fields (:func:`check_config`), values decoded
+    with ``decode`` (schedules), names resolved through ``policies`` and the policy_kwargs
+    registries; then ``custom_objects`` (SB3's: a class, function or value by key) and
+    ``overrides`` (``load``'s kwargs) win."""
     custom = dict(custom_objects or {})
     config = {k: decode(v) for k, v in check_config(data.get("config"), init, extra).items()}
     config["policy_kwargs"] = policy_kwargs_from_json(config.get("policy_kwargs"), custom)
@@ -195,6 +202,14 @@ def saved_config(
             "(or custom_objects={'learning_rate': ...})"
         )
     return policy, config
+
+
+def saved_count(data: Mapping[str, Any], key: str) -> int:
+    """A counter of a saved model (``num_timesteps``, ``n_updates``): a non-negative integer, 0 if absent."""
+    v = data.get(key, 0)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"{key}: got {v!r} in the saved model; must be a non-negative integer")
+    return v
 
 
 def check_env_id(env_id: Any, field: str = "env_id") -> str:
@@ -314,6 +329,8 @@ class ParametersMixin:
     optimizer: torch.optim.Optimizer
     verbose: int
     _logger: Logger | None
+    #: True once the user set a logger with :meth:`set_logger`: ``learn`` then keeps it.
+    _custom_logger: bool = False
 
     @property
     def logger(self) -> Logger:
@@ -322,7 +339,9 @@ class ParametersMixin:
         return self._logger
 
     def set_logger(self, logger: Logger) -> None:
+        """Log to ``logger`` from now on (``learn`` keeps it, even with ``tensorboard_log`` set)."""
         self._logger = logger
+        self._custom_logger = True
 
     def get_parameters(self) -> dict[str, dict[str, Any]]:
         """``{"policy": state_dict, "policy.optimizer": state_dict}`` (SB3's layout)."""

@@ -271,7 +271,7 @@ def behavior_cloning(
         raise ValueError(f"epochs, batch_size: got {epochs}, {batch_size}; both must be >= 1")
     policy = model.policy
     opt = torch.optim.Adam(policy.parameters(), lr=learning_rate)
-    obs_all = model._to_tensor(obs_np)
+    obs_all = model.obs_to_tensor(obs_np)
     act_all = policy.action_head.from_env(torch.as_tensor(actions, device=model.device))
     gen = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}

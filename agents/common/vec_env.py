@@ -1,17 +1,23 @@
-"""A one-copy vector env over a single ``gymnasium.Env`` with ``SAME_STEP`` autoreset.
+"""The environments an agent trains on, as Gymnasium vector envs.
 
-Gymnasium's ``SyncVectorEnv`` is general (any number of copies, space-generic batching); for the
-common one-env case this adapter does the same job with a fraction of the per-step overhead.
+:func:`make_vec_env` turns what a user passes (an id, a ``gymnasium.Env`` or a vector env) into
+a vector env, and :func:`check_training_env` checks that it fits a model. For the common one-env
+case, :class:`SingleEnvVector` does the job of Gymnasium's ``SyncVectorEnv`` (general: any number
+of copies, space-generic batching) with a fraction of the per-step overhead.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+
+from .spaces import spaces_equal
 
 
 def _batch(x: Any) -> Any:
@@ -107,3 +113,80 @@ class SingleEnvVector(VectorEnv):
 
     def close(self, **kwargs: Any) -> None:
         self.env.close()
+
+
+def make_vec_env(env: gym.Env | VectorEnv | str, n_envs: int) -> VectorEnv:
+    """``env`` as a vector env: an id becomes ``n_envs`` copies (our native batched env when the id
+    has one, else ``SAME_STEP`` sync copies), a ``gymnasium.Env`` one copy, a vector env itself."""
+    if isinstance(env, str):
+        spec = gym.spec(env)
+        native = spec.vector_entry_point is not None and str(spec.vector_entry_point).startswith("rlsuite")
+        if native:  # our batched envs: one tensor step for every copy
+            return gym.make_vec(env, num_envs=n_envs, vectorization_mode="vector_entry_point")
+        if n_envs == 1:
+            return SingleEnvVector(gym.make(env))
+        return gym.make_vec(
+            env,
+            num_envs=n_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        )
+    if isinstance(env, VectorEnv):
+        return env
+    if isinstance(env, gym.Env):
+        return SingleEnvVector(env)
+    raise ValueError(f"env: got {type(env).__name__}; expected an id, a gymnasium.Env or a VectorEnv")
+
+
+def check_training_env(
+    venv: VectorEnv,
+    observation_space: spaces.Space | None,
+    action_space: spaces.Space | None,
+    rollout_steps: int,
+    batch_size: int,
+    gamma: float,
+) -> AutoresetMode:
+    """Check that ``venv`` fits a model: the model's spaces (when it has some), a supported
+    observation space and autoreset mode, a rollout (``rollout_steps * num_envs``) of at least
+    ``batch_size``; warn on a shaping wrapper with another discount. Returns the autoreset mode."""
+    obs_space, act_space = venv.single_observation_space, venv.single_action_space
+    if observation_space is not None and not (
+        spaces_equal(obs_space, observation_space) and spaces_equal(act_space, action_space)
+    ):
+        raise ValueError(
+            f"env: spaces differ from the model's: observation {obs_space} vs {observation_space}, "
+            f"action {act_space} vs {action_space}"
+        )
+    if not isinstance(obs_space, (spaces.Box, spaces.Dict, spaces.Discrete)):
+        raise ValueError(
+            f"observation_space: {type(obs_space).__name__} is not supported; allowed: Box, Discrete, Dict"
+        )
+    mode = venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        raise ValueError(f"env: autoreset_mode {mode} is not supported; use NEXT_STEP or SAME_STEP")
+    if rollout_steps * venv.num_envs < batch_size:
+        raise ValueError(
+            f"batch_size: got {batch_size}, larger than the rollout "
+            f"n_steps * n_envs = {rollout_steps} * {venv.num_envs}"
+        )
+    check_shaping_gamma(venv, gamma)
+    return mode
+
+
+def check_shaping_gamma(env: Any, gamma: float) -> None:
+    """Warn when a potential-based shaping wrapper uses another discount than the agent's:
+    shaping then changes which policy is optimal."""
+    seen = 0
+    while env is not None and seen < 64:
+        g = getattr(env, "gamma", None) if type(env).__name__.endswith("PotentialShaping") else None
+        if g is not None and abs(float(g) - gamma) > 1e-12:
+            warnings.warn(
+                f"gamma: the agent discounts with {gamma} but {type(env).__name__} shapes with "
+                f"gamma={g}; potential-based shaping preserves the optimal policy only when they are "
+                "equal (pass the agent's gamma to the wrapper)",
+                UserWarning,
+                stacklevel=4,
+            )
+            return
+        env = getattr(env, "env", None)
+        seen += 1

@@ -1,0 +1,224 @@
+"""Rollout collection: play the policy in a vector env and fill the model's rollout buffer.
+
+Per vector step: normalize the observation (updating the running statistics), sample actions
+(masked by ``action_mask`` when the observation has one), step the env, check the step for
+NaN/inf, store it, track episodes, normalize the reward, bootstrap truncations
+(``r += gamma * V(final_obs)``; terminations get nothing) and store the ``info`` entries the
+algorithm declared in :attr:`OnPolicyAlgorithm.step_infos`. Under ``NEXT_STEP`` autoreset the
+step after an episode end only resets its env: it is stored with ``valid = False`` and never
+trained on. After ``n_steps`` steps the algorithm's advantage hook runs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from torch import Tensor
+
+from .callbacks import BaseCallback
+from .normalize import RewardNormalizer
+from .observations import check_finite_step, first_empty_mask_row, split_masks
+from .policies import MASK_KEY
+from .vec_env import original_rewards, step_info
+
+if TYPE_CHECKING:
+    from .base import OnPolicyAlgorithm
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """An ``info`` entry the core stores at every step in ``buffer.extras[name]`` (``[n_steps,
+    n_envs, ...]``, minibatched with the rest); algorithms declare theirs in
+    :attr:`OnPolicyAlgorithm.step_infos` instead of overriding the rollout."""
+
+    name: str
+    """Key in ``buffer.extras`` and ``RolloutBatch.extras``."""
+    key: str
+    """Key in the env's ``info`` (read from ``final_info`` for a finished env under SAME_STEP)."""
+    kind: Literal["observation", "reward", "value"]
+    """observation: laid out like the (flat Box) observation and normalized with the observation
+    statistics, without updating them; reward: one number, 0 on invalid steps, scaled like the stored
+    rewards under normalize_reward; value: one number, stored raw."""
+    required: bool = True
+    """Whether an env that does not report ``key`` is an error (else the entry is 0)."""
+    hint: str = ""
+    """Appended to the error for a missing required key (which envs report it, where it is documented)."""
+
+
+class EpisodeStats:
+    """Returns and lengths of the episodes being played, and of the last ``window`` finished ones."""
+
+    def __init__(self, window: int) -> None:
+        #: ``(return, length)`` of the last finished episodes (SB3's ``ep_info_buffer``).
+        self.completed: deque[tuple[float, int]] = deque(maxlen=window)
+        #: Unshaped returns of the last finished episodes, under :mod:`rlsuite.shaping` (else empty).
+        self.completed_true: deque[float] = deque(maxlen=window)
+        #: ``(true return, length)`` of the episodes the last vector step finished.
+        self.step_episodes: list[tuple[float, int]] = []
+        self.reset(1)
+
+    def reset(self, n_envs: int) -> None:
+        """Forget the episodes in progress (a new start of ``n_envs`` envs)."""
+        self.ret, self.true_ret = np.zeros(n_envs), np.zeros(n_envs)
+        self.length = np.zeros(n_envs, dtype=np.int64)
+
+    def update(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray, infos: Any) -> None:
+        self.ret += np.where(valid, rewards, 0.0)
+        true = original_rewards(infos, rewards)
+        if true is not None:  # reward shaping is on: also track the unshaped return
+            self.true_ret += np.where(valid, np.asarray(true, dtype=np.float64), 0.0)
+        self.length += valid
+        self.step_episodes = []
+        for i in np.nonzero(done & valid)[0]:
+            self.completed.append((float(self.ret[i]), int(self.length[i])))
+            if true is not None:
+                self.completed_true.append(float(self.true_ret[i]))
+            ret = self.ret[i] if true is None else self.true_ret[i]
+            self.step_episodes.append((float(ret), int(self.length[i])))
+            self.ret[i], self.length[i], self.true_ret[i] = 0.0, 0, 0.0
+
+
+def start_rollouts(model: OnPolicyAlgorithm, reset_num_timesteps: bool) -> None:
+    """Reset the env (seeded on the model's first start) and the episode statistics, unless
+    training continues (``reset_num_timesteps=False`` after an earlier ``learn``)."""
+    assert model.env is not None
+    if not (reset_num_timesteps or model._last_obs is None):
+        return
+    if reset_num_timesteps:
+        model.num_timesteps = 0
+        model._n_updates = 0
+    seed = model.config.seed
+    obs, _ = model.env.reset(seed=seed if model._last_obs is None and seed is not None else None)
+    if seed is not None:
+        model.env.action_space.seed(seed)
+    if model.config.check_finite:
+        check_finite_step(obs, None, "reset()", model.num_timesteps, model._iteration)
+    model._last_obs = obs
+    model._last_done = np.zeros(model.n_envs, dtype=bool)
+    model.episodes.reset(model.n_envs)
+    norm = model.reward_normalizer
+    if norm is not None and norm.returns.numel() != model.n_envs:
+        cfg = model.config
+        model.reward_normalizer = RewardNormalizer(model.n_envs, cfg.gamma, cfg.clip_reward, model.device)
+
+
+@torch.no_grad()
+def collect_rollouts(model: OnPolicyAlgorithm, callback: BaseCallback) -> bool:
+    """Fill ``model.buffer`` with ``n_steps`` vector steps, then run the advantage hook; False if
+    a callback stopped training."""
+    buf = model.buffer
+    buf.reset()
+    callback.on_rollout_start()
+    for _ in range(model.config.n_steps):
+        rewards, done, infos = _collect_step(model)
+        callback.update_locals({"infos": infos, "rewards": rewards, "dones": done})
+        if not callback.on_step():
+            return False
+    obs_t, _ = split_masks(model.obs_to_tensor(model._last_obs))
+    last_values = model.policy.predict_values(model._normalize(obs_t, update=False))
+    model.compute_advantages(buf, last_values)
+    callback.on_rollout_end()
+    return True
+
+
+def _collect_step(model: OnPolicyAlgorithm) -> tuple[np.ndarray, np.ndarray, Any]:
+    """One vector step into the buffer; returns the env's ``(rewards, done, infos)``."""
+    assert model.env is not None
+    buf, cfg, head, n = model.buffer, model.config, model.policy.action_head, model.n_envs
+    obs_t, masks = split_masks(model.obs_to_tensor(model._last_obs))
+    if masks is not None and (empty := first_empty_mask_row(masks, head.nvec)) is not None:
+        raise ValueError(
+            f"observation['{MASK_KEY}']: env {empty[0]} allows no action{empty[1]} at "
+            f"num_timesteps={model.num_timesteps} (iteration {model._iteration}); an environment "
+            "must leave at least one action allowed"
+        )
+    obs_n = model._normalize(obs_t, update=True)
+    actions, values, log_probs = model.policy(obs_n, action_masks=masks, generator=model._sample_generator)
+    env_actions = head.to_env(actions).cpu().numpy()
+    if isinstance(model.action_space, spaces.Box):
+        env_actions = np.clip(env_actions, model.action_space.low, model.action_space.high)
+    new_obs, rewards, terminated, truncated, infos = model.env.step(env_actions)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    if cfg.check_finite:
+        check_finite_step(new_obs, rewards, "env.step()", model.num_timesteps + n, model._iteration)
+    terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+    next_step = model.autoreset_mode == AutoresetMode.NEXT_STEP
+    valid = ~model._last_done if next_step else np.ones(n, dtype=bool)
+    buf.add(obs_n, actions, values, log_probs, torch.as_tensor(valid, device=model.device), masks)
+    done = terminated | truncated
+    model.episodes.update(rewards, done, valid, infos)
+    r = torch.as_tensor(np.where(valid, rewards, 0.0), dtype=torch.float32, device=model.device)
+    done_t = torch.as_tensor(done | ~valid, dtype=torch.float32, device=model.device)
+    if model.reward_normalizer is not None:
+        r = model.reward_normalizer(r, done_t)
+    boot = truncated & ~terminated & valid
+    if boot.any():
+        r = r + cfg.gamma * final_values(model, new_obs, infos, boot)
+    buf.finish_step(r, done_t)
+    for spec in model.step_infos:
+        store_step_info(model, spec, infos, valid, buf.pos - 1)
+    model.num_timesteps += n
+    model._last_obs, model._last_done = new_obs, done
+    return rewards, done, infos
+
+
+def final_values(model: OnPolicyAlgorithm, new_obs: Any, infos: dict[str, Any], boot: np.ndarray) -> Tensor:
+    """V(final observation) for the truncated envs in ``boot`` (0 elsewhere): ``infos["final_obs"]``
+    under SAME_STEP autoreset, the step's own observation under NEXT_STEP."""
+    idx = np.nonzero(boot)[0]
+    if model.autoreset_mode == AutoresetMode.SAME_STEP:
+        final = infos["final_obs"]
+        if isinstance(model.observation_space, spaces.Dict):
+            batch = {k: np.stack([final[i][k] for i in idx]) for k in model.observation_space.spaces}
+        else:
+            batch = np.stack([final[i] for i in idx])
+    elif isinstance(new_obs, dict):
+        batch = {k: np.asarray(v)[idx] for k, v in new_obs.items()}
+    else:
+        batch = np.asarray(new_obs)[idx]
+    if model.config.check_finite:
+        step = model.num_timesteps + model.n_envs
+        source = "env.step() (final observation of a truncation)"
+        check_finite_step(batch, None, source, step, model._iteration)
+    obs_t, _ = split_masks(model.obs_to_tensor(batch))
+    v = model.policy.predict_values(model._normalize(obs_t, update=False))
+    out = torch.zeros(model.n_envs, device=model.device)
+    out[torch.as_tensor(idx, device=model.device)] = v
+    return out
+
+
+def store_step_info(model: OnPolicyAlgorithm, spec: StepInfo, infos: Any, valid: np.ndarray, t: int) -> None:
+    """Store ``infos[spec.key]`` of the vector step at ``buffer.extras[spec.name][t]``
+    (see :class:`StepInfo`)."""
+    buf, n = model.buffer, model.n_envs
+    target = buf.extras[spec.name]
+    vals = step_info(infos, spec.key, n)
+    if vals is None and spec.required and np.any(valid):  # a NEXT_STEP reset step stores nothing
+        hint = f" ({spec.hint})" if spec.hint else ""
+        raise ValueError(
+            f"{type(model).__name__}: the env must report info[{spec.key!r}] at every step{hint}"
+        )
+    if vals is None:
+        vals = np.zeros((n, int(np.prod(target.shape[2:]))))
+    source = f"info[{spec.key!r}]"
+    step = model.num_timesteps + n
+    if spec.kind == "observation":
+        if model.config.check_finite:
+            check_finite_step(vals, None, source, step, model._iteration)
+        x = torch.as_tensor(vals.reshape(n, *target.shape[2:]), dtype=torch.float32, device=model.device)
+        target[t] = model._normalize(x, update=False)
+        return
+    if vals.shape[1] != 1:
+        raise ValueError(f"{source}: got {vals.shape[1]} numbers per env; a {spec.kind} is one number")
+    v = np.where(valid, vals[:, 0], 0.0) if spec.kind == "reward" else vals[:, 0]
+    if model.config.check_finite:
+        check_finite_step(None, v, source, step, model._iteration)
+    if spec.kind == "reward" and model.reward_normalizer is not None:  # same scale as the stored rewards
+        v = v / float(torch.sqrt(model.reward_normalizer.rms.var + 1e-8))
+    target[t] = torch.as_tensor(v, dtype=torch.float32, device=model.device)

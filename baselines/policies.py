@@ -311,7 +311,7 @@ def run_episode(env: gym.Env, policy: InventoryPolicy, seed: int | None = None) 
         action, _ = policy.predict(obs)
         obs, reward, terminated, truncated, info = env.step(action)
         rewards.append(reward)
-        costs.append(list(info["costs"].values()))
+        costs.append(info["costs"])
         demand.append(info["demand"].sum())
         sold.append(info["sold"].sum())
         done = terminated or truncated

@@ -7,7 +7,16 @@ from gymnasium.utils.env_checker import check_env
 
 import rlsuite
 from rlsuite.envs import INVMGMT_IDS
-from rlsuite.envs.inventory import COST_NAMES, InvMgmtEnv
+from rlsuite.envs.inventory import (
+    COST_INDEX,
+    COST_NAMES,
+    DemandSpec,
+    InvMgmtEnv,
+    Link,
+    MarketLink,
+    NetworkSpec,
+    Node,
+)
 
 IDS = sorted(INVMGMT_IDS)
 
@@ -114,11 +123,42 @@ def test_costs_decompose_into_reward_and_node_profits_sum_to_it():
     for _ in range(30):
         _, r, _, _, info = env.step(rng.uniform(0, 40, 11))
         c = info["costs"]
-        assert list(c) == list(COST_NAMES)
-        assert r == pytest.approx(
-            c["revenue"] - sum(v for k, v in c.items() if k != "revenue"), rel=1e-12, abs=1e-9
-        )
+        assert c.shape == (len(COST_NAMES),)
+        revenue = c[COST_INDEX["revenue"]]
+        assert r == pytest.approx(revenue - (c.sum() - revenue), rel=1e-12, abs=1e-9)
         assert info["node_profit"].sum() == pytest.approx(r, rel=1e-9, abs=1e-9)
+
+
+def test_each_named_cost_column_holds_that_cost():
+    """First period of raw s -> factory d (I0 10, h 0.2, C 8, yield 2, o 0.5) -> retailer r (I0 5,
+    h 0.5) -> market (p 4, b 3); s -> d: L 1, p 1, g 0.1, K 2; d -> r: L 0, p 1.5. Orders 6 and 12,
+    demand 14. s ships 6 (in transit); d ships min(12, C 8, 2 x 10) = 8 using 4 inputs, so d ends
+    with 6; r holds 5 + 8 = 13, sells 13, 1 unmet."""
+    spec = NetworkSpec(
+        nodes=(
+            Node("s", "raw"),
+            Node("d", "factory", I0=10, h=0.2, C=8, v=2, o=0.5),
+            Node("r", "retailer", I0=5, h=0.5),
+            Node("m", "market"),
+        ),
+        links=(Link("s", "d", L=1, p=1.0, g=0.1, K=2.0), Link("d", "r", L=0, p=1.5)),
+        markets=(MarketLink("r", "m", p=4.0, b=3.0, demand=DemandSpec("poisson", 10)),),
+    )
+    env = InvMgmtEnv(spec, demand_trace=np.full(30, 14.0))
+    env.reset(seed=0)
+    info = env.step(np.array([6.0, 12.0]))[4]
+    by_hand = {
+        "revenue": 4.0 * 13,
+        "procurement": 1.0 * 6,  # bought from the raw source
+        "operating": 0.5 / 2 * 8,  # o / v per unit the factory ships
+        "holding": 0.2 * 6 + 0.5 * 0,
+        "pipeline_holding": 0.1 * 6,
+        "penalty": 3.0 * 1,
+        "fixed": 2.0,  # s -> d filled a positive order
+    }
+    assert set(by_hand) == set(COST_NAMES)
+    for name, value in by_hand.items():
+        assert info["costs"][COST_INDEX[name]] == pytest.approx(value), name
 
 
 def test_reset_option_demand_trace_and_validation():

@@ -8,6 +8,7 @@ from gymnasium.vector import AutoresetMode
 
 import rlsuite  # noqa: F401
 from rlsuite.envs.inventory import InvMgmtEnv, InvMgmtVectorEnv
+from rlsuite.envs.inventory.env import INFO_KEYS
 
 
 @pytest.mark.parametrize("network", ["divergent", "serial", "one_warehouse"])
@@ -29,6 +30,30 @@ def test_vector_copies_equal_single_envs(network):
         np.testing.assert_array_equal(vtr, np.array([o[3] for o in outs]))
 
 
+@pytest.mark.parametrize("network", ["divergent", "one_warehouse"])
+def test_vector_info_rows_are_the_single_env_infos(network):
+    """Same keys; copy i's entry of every key equals (value and type) copy i's single-env info."""
+    n, seed = 3, 21
+    venv = InvMgmtVectorEnv(n, network, num_periods=6)
+    singles = [InvMgmtEnv(network, num_periods=6) for _ in range(n)]
+    # (vector info, the single envs' infos) after reset and after each step
+    pairs = [(venv.reset(seed=seed)[1], [e.reset(seed=seed + i)[1] for i, e in enumerate(singles)])]
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        a = rng.uniform(0, 30, (n, venv.core.n_links))
+        pairs.append((venv.step(a)[4], [e.step(a[i])[4] for i, e in enumerate(singles)]))
+    for vinfo, sinfos in pairs:
+        keys = {k for k in vinfo if not k.startswith("_")}
+        assert all(set(sinfo) == keys for sinfo in sinfos)
+        assert all(vinfo["_" + key].all() for key in keys)
+        for key in keys:
+            for i, sinfo in enumerate(sinfos):
+                row, value = vinfo[key][i], sinfo[key]
+                assert type(row) is type(value) and np.shape(row) == np.shape(value), key
+                np.testing.assert_array_equal(row, value, err_msg=key)
+    assert keys == set(INFO_KEYS)
+
+
 def test_make_vec_uses_native_vector_env():
     env = gym.make_vec("InvMgmt-Serial-v0", num_envs=3)
     assert isinstance(env.unwrapped, InvMgmtVectorEnv)
@@ -48,7 +73,8 @@ def test_next_step_autoreset_then_continues_each_generator():
         single.step(a[0])
     assert tr.all()
     obs, r, te, tr, info = venv.step(a)  # the reset step: actions ignored
-    assert not tr.any() and not te.any() and (r == 0).all() and info == {}
+    assert not tr.any() and not te.any() and (r == 0).all()
+    assert set(info) == {"period", "_period"} and (info["period"] == 0).all()
     sobs, _ = single.reset()
     np.testing.assert_array_equal(obs[0], sobs)
     _, _, _, _, vinfo = venv.step(a)

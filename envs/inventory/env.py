@@ -15,7 +15,7 @@ from gymnasium import spaces
 from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check_seed, short_repr
 
 from ..validation import check_step_allowed, real_array
-from .core import COST_NAMES, InventoryCore, InventoryState
+from .core import COST_NAMES, InventoryCore, InventoryState, PostDecisionState, StepInfo
 from .demand import DemandSampler
 from .spec import NetworkSpec, as_spec, demand_from_config
 
@@ -100,6 +100,114 @@ def check_trace(trace: Any, periods: int, n_markets: int, name: str = "demand_tr
     return arr
 
 
+RESET_OPTIONS: tuple[str, ...] = ("demand_trace",)
+"""Keys of ``reset(options=...)`` of both InvMgmt views."""
+INFO_KEYS: tuple[str, ...] = (
+    "period",
+    "costs",
+    "demand",
+    "sold",
+    "unmet",
+    "orders_filled",
+    "node_profit",
+    "post_decision_obs",
+    "post_decision_reward",
+)
+"""Keys of a step's ``info``, the same in both views: the single env's value is the row of the
+vector env's (which has a leading ``num_envs`` axis and a ``_key`` mask per key)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InvMgmtSetup:
+    """What both InvMgmt views (:class:`InvMgmtEnv`, ``InvMgmtVectorEnv``) build from their
+    constructor arguments: :func:`build_setup` is their one constructor path."""
+
+    core: InventoryCore
+    """The batched transition, with the demand override applied."""
+    num_periods: int
+    """Episode length T."""
+    sampler: DemandSampler
+    """Draws the markets' demand."""
+    order_bound: float
+    """Upper bound of each order (the action space's ``high``)."""
+    np_dtype: type
+    """``np.float64`` or ``np.float32``, the dtype of observations and actions."""
+    action_space: spaces.Box
+    """One copy's action space: an order per link in ``[0, order_bound]``."""
+    observation_space: spaces.Box
+    """One copy's flat observation space (layout in :meth:`InventoryCore.observe`)."""
+
+
+def build_setup(
+    network: NetworkSpec | str | Mapping[str, Any] | Path,
+    *,
+    num_periods: int,
+    backlog: bool | None,
+    allocation: str,
+    event_order: str | None,
+    demand: Any,
+    max_order: float | None,
+    dtype: Any,
+    device: str | torch.device,
+    network_kwargs: dict[str, Any],
+) -> InvMgmtSetup:
+    """Validate the arguments both InvMgmt views share and build their core, demand sampler and
+    one copy's spaces."""
+    num_periods = check_int("num_periods", num_periods, 1, MAX_PERIODS)
+    core = build_core(
+        network,
+        backlog=backlog,
+        allocation=allocation,
+        event_order=event_order,
+        demand=demand,
+        dtype=dtype,
+        device=device,
+        network_kwargs=network_kwargs,
+        max_order=max_order,
+    )
+    np_dtype = np.float64 if core.dtype == torch.float64 else np.float32
+    order_bound = core.spec.order_bound(num_periods)
+    return InvMgmtSetup(
+        core=core,
+        num_periods=int(num_periods),
+        sampler=DemandSampler(core.spec),
+        order_bound=order_bound,
+        np_dtype=np_dtype,
+        action_space=spaces.Box(0.0, order_bound, shape=(core.n_links,), dtype=np_dtype),
+        observation_space=spaces.Box(0.0, obs_high(np_dtype), shape=(core.obs_dim,), dtype=np_dtype),
+    )
+
+
+def check_reset_options(options: Any) -> Mapping[str, Any]:
+    """``reset``'s ``options``: None or a mapping with keys from :data:`RESET_OPTIONS`."""
+    options = options or {}
+    if not isinstance(options, Mapping):
+        raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
+    unknown = set(options) - set(RESET_OPTIONS)
+    if unknown:
+        raise ValueError(f"options: unknown keys {sorted(unknown)}; allowed: {list(RESET_OPTIONS)}")
+    return options
+
+
+def step_info(
+    core: InventoryCore, state: InventoryState, post: PostDecisionState, info: StepInfo
+) -> dict[str, torch.Tensor]:
+    """The batched entries of a step's info (all but ``period``), each ``[B, ...]``: the cost terms
+    ``costs [B, 7]`` (columns :data:`COST_NAMES`), ``demand``, ``sold``, ``unmet [B, n_markets]``,
+    ``orders_filled [B, n_links]``, ``node_profit [B, n_stock]``, ``post_decision_obs
+    [B, obs_dim]`` and ``post_decision_reward [B]``. ``info`` needs ``node_profit``."""
+    return {
+        "costs": info.costs,
+        "demand": info.demand,
+        "sold": info.sold,
+        "unmet": info.unmet,
+        "orders_filled": info.filled,
+        "node_profit": info.node_profit,
+        "post_decision_obs": core.post_decision_observation(state, post),
+        "post_decision_reward": core.post_decision_reward(info.costs),
+    }
+
+
 class InvMgmtEnv(gym.Env):
     """A multi-echelon inventory network (gym-invmgmt semantics, one shared torch core).
 
@@ -131,10 +239,12 @@ class InvMgmtEnv(gym.Env):
     ``ValueError`` naming the expected one; negative orders count as 0 and orders above the bound
     are clipped to it. ``step`` before ``reset`` or after the episode's last period raises
     ``RuntimeError``. Reward is the period's profit (revenue minus costs);
-    ``info["costs"]`` holds its decomposition, which sums exactly to the reward;
-    ``info["node_profit"]`` the profit of each stocking node (internal prices included; it sums
-    to the reward up to rounding). ``info`` also has the period's ``demand``, ``sold``,
-    ``unmet`` and ``orders_filled``.
+    ``info["costs"]`` holds its decomposition ``[7]`` in :data:`COST_NAMES` order (columns by
+    name: ``COST_INDEX``; ``dict(zip(COST_NAMES, info["costs"]))``), which sums exactly to the
+    reward; ``info["node_profit"]`` the profit of each stocking node (internal prices included;
+    it sums to the reward up to rounding). ``info`` also has the ``period`` and the period's
+    ``demand``, ``sold``, ``unmet``, ``orders_filled``, ``post_decision_obs`` and
+    ``post_decision_reward`` (:data:`INFO_KEYS`; each value is the row of the vector env's).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
@@ -156,38 +266,37 @@ class InvMgmtEnv(gym.Env):
         render_mode: str | None = None,
         **network_kwargs: Any,
     ) -> None:
-        num_periods = check_int("num_periods", num_periods, 1, MAX_PERIODS)
         check_choice("observation", observation, OBSERVATION_MODES)
         if render_mode is not None:
             check_choice("render_mode", render_mode, self.metadata["render_modes"])
-        self.core = build_core(
+        setup = build_setup(
             network,
+            num_periods=num_periods,
             backlog=backlog,
             allocation=allocation,
             event_order=event_order,
             demand=demand,
+            max_order=max_order,
             dtype=dtype,
             device=device,
             network_kwargs=network_kwargs,
-            max_order=max_order,
         )
+        self.core = setup.core
         self.spec_network: NetworkSpec = self.core.spec
-        self.num_periods = int(num_periods)
+        self.num_periods = setup.num_periods
         self.observation_mode = observation
         self.render_mode = render_mode
-        self.sampler = DemandSampler(self.spec_network)
-        self._np_dtype = np.float64 if self.core.dtype == torch.float64 else np.float32
+        self.sampler = setup.sampler
+        self._np_dtype = setup.np_dtype
         self._fixed_trace = (
             None if demand_trace is None else check_trace(demand_trace, self.num_periods, self.core.n_markets)
         )
-        self.order_bound = self.spec_network.order_bound(self.num_periods)
-        n_links = self.core.n_links
-        self.action_space = spaces.Box(0.0, self.order_bound, shape=(n_links,), dtype=self._np_dtype)
-        flat = spaces.Box(0.0, obs_high(self._np_dtype), shape=(self.core.obs_dim,), dtype=self._np_dtype)
+        self.order_bound = setup.order_bound
+        self.action_space = setup.action_space
         if observation == "flat":
-            self.observation_space = flat
+            self.observation_space = setup.observation_space
         else:
-            self.observation_space = graph_space(self.core, flat, self._np_dtype)
+            self.observation_space = graph_space(self.core, setup.observation_space, self._np_dtype)
         self._state: InventoryState | None = None
         self._trace = np.zeros((0, self.core.n_markets))
         self._trace_start = 0
@@ -197,12 +306,7 @@ class InvMgmtEnv(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=check_seed("seed", seed))
-        options = options or {}
-        if not isinstance(options, Mapping):
-            raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
-        unknown = set(options) - {"demand_trace"}
-        if unknown:
-            raise ValueError(f"options: unknown keys {sorted(unknown)}; allowed: ['demand_trace']")
+        options = check_reset_options(options)
         trace = options.get("demand_trace", self._fixed_trace)
         self._episode_trace = (
             None
@@ -213,7 +317,7 @@ class InvMgmtEnv(gym.Env):
         self._trace_start = 0
         self._state = self.core.initial_state(1)
         self._last_info = {}
-        return self._observe(), {"period": 0}
+        return self._observe(), {"period": np.int64(0)}
 
     def step(self, action: Any):
         state = self._state
@@ -226,20 +330,8 @@ class InvMgmtEnv(gym.Env):
         self._state, reward, info = core.realize_demand(
             post, torch.from_numpy(demand.reshape(1, -1)).to(core.device, core.dtype), node_profit=True
         )
-        m, nl = core.n_markets, core.n_links
-        parts = [info.costs, info.demand, info.sold, info.unmet, info.filled, info.node_profit]
-        flows = torch.cat(parts, 1)[0].cpu().numpy()
-        out = {
-            "period": t,
-            "costs": dict(zip(COST_NAMES, flows[:7].tolist(), strict=True)),
-            "demand": flows[7 : 7 + m],
-            "sold": flows[7 + m : 7 + 2 * m],
-            "unmet": flows[7 + 2 * m : 7 + 3 * m],
-            "orders_filled": flows[7 + 3 * m : 7 + 3 * m + nl],
-            "node_profit": flows[7 + 3 * m + nl :],
-            "post_decision_obs": core.post_decision_observation(state, post)[0].cpu().numpy(),
-            "post_decision_reward": float(core.post_decision_reward(info.costs)[0]),
-        }
+        out: dict[str, Any] = {"period": np.int64(t)}
+        out.update((key, value.cpu().numpy()[0]) for key, value in step_info(core, state, post, info).items())
         self._last_info = out
         truncated = t + 1 >= self.num_periods
         return self._observe(), float(reward[0]), False, truncated, out
@@ -328,6 +420,11 @@ class InvMgmtEnv(gym.Env):
             raise RuntimeError("call reset() first")
         return self._state
 
+    @property
+    def cost_names(self) -> tuple[str, ...]:
+        """Names of ``info["costs"]``'s entries (:data:`COST_NAMES`)."""
+        return COST_NAMES
+
     def render_text(self) -> str:
         s = self.state
         t = int(s.period[0])
@@ -339,9 +436,8 @@ class InvMgmtEnv(gym.Env):
         ):
             lines.append(f"  market {m.src}->{m.dst}: last demand {d:.1f}, unmet {u:.1f}")
         if self._last_info:
-            lines.append(
-                "  profit terms: " + ", ".join(f"{k}={v:.2f}" for k, v in self._last_info["costs"].items())
-            )
+            terms = zip(COST_NAMES, self._last_info["costs"].tolist(), strict=True)
+            lines.append("  profit terms: " + ", ".join(f"{k}={v:.2f}" for k, v in terms))
         return "\n".join(lines)
 
 

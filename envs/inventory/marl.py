@@ -157,7 +157,7 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         _, info = self.env.reset(seed=seed, options={k: options[k] for k in RESET_OPTIONS if k in options})
         self.agents = list(self.possible_agents)
         self._last_orders = np.zeros(self.env.core.n_links)
-        return self._observe(self.agents), {agent: dict(info) for agent in self.agents}
+        return self._observe(self.agents), {agent: {"period": int(info["period"])} for agent in self.agents}
 
     def step(
         self, actions: Mapping[str, Any]
@@ -184,7 +184,7 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
             rewards = {agent: float(node_profit[self._agent_index[agent]]) for agent in agents}
         infos = {
             agent: {
-                "period": info["period"],
+                "period": int(info["period"]),
                 "node_profit": float(node_profit[self._agent_index[agent]]),
                 "orders_filled": info["orders_filled"][self._inbound[agent]],
             }

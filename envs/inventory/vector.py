@@ -20,17 +20,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check_seed, short_repr
+from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check_seed
 
 from ..validation import check_step_allowed, real_array
 from .core import COST_NAMES, InventoryState
-from .demand import DemandSampler
-from .env import DEMAND_CHUNK, MAX_PERIODS, build_core, check_trace, obs_high
+from .env import DEMAND_CHUNK, INFO_KEYS, build_setup, check_reset_options, check_trace, step_info
 from .spec import NetworkSpec
 
 ARRAY_TYPES = ("numpy", "torch")
@@ -51,9 +49,13 @@ class InvMgmtVectorEnv(VectorEnv):
         array_type: ``numpy`` (default) returns numpy arrays; ``torch`` returns tensors on the
             core's device (no copies; use it on CUDA) and accepts tensor actions.
 
-    ``infos`` holds, per copy, ``period``, ``costs`` ``[num_envs, 7]`` (columns
-    :data:`~rlsuite.envs.inventory.COST_NAMES`), ``demand``, ``sold`` and ``unmet``
-    ``[num_envs, n_markets]``, each with its Gymnasium ``_key`` mask.
+    ``infos`` holds the single env's keys (:data:`~rlsuite.envs.inventory.env.INFO_KEYS`), each
+    with a leading ``num_envs`` axis and its Gymnasium ``_key`` mask: ``period``, ``costs``
+    ``[num_envs, 7]`` (columns :data:`~rlsuite.envs.inventory.COST_NAMES`), ``demand``, ``sold``
+    and ``unmet`` ``[num_envs, n_markets]``, ``orders_filled`` ``[num_envs, n_links]``,
+    ``node_profit`` ``[num_envs, n_stock]``, ``post_decision_obs`` ``[num_envs, obs_dim]`` and
+    ``post_decision_reward`` ``[num_envs]``; copy i's entries equal the single env's on copy i's
+    seed. ``period`` is a numpy array for both array types.
     """
 
     def __init__(
@@ -76,7 +78,6 @@ class InvMgmtVectorEnv(VectorEnv):
         **network_kwargs: Any,
     ) -> None:
         num_envs = check_int("num_envs", num_envs, 1, MAX_BATCH_ENTRIES)
-        num_periods = check_int("num_periods", num_periods, 1, MAX_PERIODS)
         check_choice("array_type", array_type, ARRAY_TYPES)
         try:
             mode = AutoresetMode(autoreset_mode)
@@ -87,18 +88,20 @@ class InvMgmtVectorEnv(VectorEnv):
             raise ValueError(
                 f"render_mode: got {render_mode!r}; the vector env does not render (use InvMgmtEnv)"
             )
-        self.core = build_core(
+        setup = build_setup(
             network,
+            num_periods=num_periods,
             backlog=backlog,
             allocation=allocation,
             event_order=event_order,
             demand=demand,
+            max_order=max_order,
             dtype=dtype,
             device=device,
             network_kwargs=network_kwargs,
-            max_order=max_order,
         )
-        per_copy = max(min(DEMAND_CHUNK, num_periods) * self.core.n_markets, self.core.obs_dim)
+        self.core = setup.core
+        per_copy = max(min(DEMAND_CHUNK, setup.num_periods) * self.core.n_markets, self.core.obs_dim)
         if num_envs * per_copy > MAX_BATCH_ENTRIES:
             raise ValueError(
                 f"num_envs: got {num_envs}; {num_envs} copies x {per_copy} entries (the larger of an "
@@ -107,15 +110,14 @@ class InvMgmtVectorEnv(VectorEnv):
             )
         self.spec_network = self.core.spec
         self.num_envs = int(num_envs)
-        self.num_periods = int(num_periods)
+        self.num_periods = setup.num_periods
         self.array_type = array_type
         self.render_mode = None
         self.metadata = {"autoreset_mode": mode, "render_modes": []}
-        self.sampler = DemandSampler(self.spec_network)
-        self.order_bound = self.spec_network.order_bound(self.num_periods)
-        np_dtype = np.float64 if self.core.dtype == torch.float64 else np.float32
-        self.single_action_space = spaces.Box(0.0, self.order_bound, (self.core.n_links,), np_dtype)
-        self.single_observation_space = spaces.Box(0.0, obs_high(np_dtype), (self.core.obs_dim,), np_dtype)
+        self.sampler = setup.sampler
+        self.order_bound = setup.order_bound
+        self.single_action_space = setup.action_space
+        self.single_observation_space = setup.observation_space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._fixed_trace = self._check_traces(demand_trace, "demand_trace")
@@ -132,12 +134,7 @@ class InvMgmtVectorEnv(VectorEnv):
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every copy. ``seed``: an int (copy i gets ``seed + i``), a list of ``num_envs``
         seeds, or None (keep each copy's generator; fresh entropy on the first reset)."""
-        options = options or {}
-        if not isinstance(options, Mapping):
-            raise ArgumentTypeError(f"options: got {short_repr(options)}; must be a dict or None")
-        unknown = set(options) - {"demand_trace"}
-        if unknown:
-            raise ValueError(f"options: unknown keys {sorted(unknown)}; allowed: ['demand_trace']")
+        options = check_reset_options(options)
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (list, tuple, np.ndarray)):
@@ -154,7 +151,7 @@ class InvMgmtVectorEnv(VectorEnv):
         else:
             self._episode_trace = self._fixed_trace
         self._restart()
-        return self._out(self.core.observe(self._state)), {}
+        return self._out(self.core.observe(self._state)), self._reset_info()
 
     def step(self, actions: Any):
         mode = self.metadata["autoreset_mode"]
@@ -166,35 +163,28 @@ class InvMgmtVectorEnv(VectorEnv):
                 zeros = torch.zeros(self.num_envs, dtype=self.core.dtype, device=self.core.device)
                 false = torch.zeros(self.num_envs, dtype=torch.bool, device=self.core.device)
                 obs = self.core.observe(self._state)
-                return self._out(obs), self._out(zeros), self._out(false), self._out(false), {}
+                return (
+                    self._out(obs),
+                    self._out(zeros),
+                    self._out(false),
+                    self._out(false),
+                    self._reset_info(),
+                )
         orders = self.validate_actions(actions)
         t = self._t
         state = self._state
         post = self.core.post_decision(state, orders)
-        self._state, reward, info = self.core.realize_demand(post, self._demand(t))
+        self._state, reward, info = self.core.realize_demand(post, self._demand(t), node_profit=True)
         self._t = t + 1
         obs = self.core.observe(self._state)
         done = self._t >= self.num_periods
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.core.device)
         truncated = torch.full((self.num_envs,), done, dtype=torch.bool, device=self.core.device)
-        infos: dict[str, Any] = {
-            "period": np.full(self.num_envs, t),
-            "costs": self._out(info.costs),
-            "demand": self._out(info.demand),
-            "sold": self._out(info.sold),
-            "unmet": self._out(info.unmet),
-            "post_decision_obs": self._out(self.core.post_decision_observation(state, post)),
-            "post_decision_reward": self._out(self.core.post_decision_reward(info.costs)),
-        }
-        for key in (
-            "period",
-            "costs",
-            "demand",
-            "sold",
-            "unmet",
-            "post_decision_obs",
-            "post_decision_reward",
-        ):
+        infos: dict[str, Any] = {"period": np.full(self.num_envs, t, dtype=np.int64)}
+        infos.update(
+            (key, self._out(value)) for key, value in step_info(self.core, state, post, info).items()
+        )
+        for key in INFO_KEYS:
             infos["_" + key] = self._mask
         if done:
             self._ended = True
@@ -238,6 +228,9 @@ class InvMgmtVectorEnv(VectorEnv):
             bad = (~torch.isfinite(a)).nonzero()[0].tolist()
             raise ValueError(f"actions: orders must be finite; first non-finite entry at index {bad}")
         return a.clamp(0.0, self.order_bound)
+
+    def _reset_info(self) -> dict[str, Any]:
+        return {"period": np.zeros(self.num_envs, dtype=np.int64), "_period": self._mask}
 
     def _restart(self) -> None:
         self._state = self.core.initial_state(self.num_envs)
@@ -288,4 +281,5 @@ class InvMgmtVectorEnv(VectorEnv):
 
     @property
     def cost_names(self) -> tuple[str, ...]:
+        """Names of ``infos["costs"]``'s columns (:data:`COST_NAMES`)."""
         return COST_NAMES

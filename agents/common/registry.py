@@ -120,11 +120,14 @@ ACTIVATIONS = Registry(
         "silu": nn.SiLU,
     },
 )
-#: Policies of the on-policy agents (PPO, BPO, PDPPO); filled by the policy modules.
+#: Policies of the on-policy agents (PPO, BPO, PDPPO); filled by the ``register_policy`` call after
+#: each class in ``policies`` and ``text_policies``.
 POLICIES = Registry("policy")
-#: Policies of HDPO (a differentiable simulator's policies); filled by ``inventory_policies``.
+#: Policies of HDPO (a differentiable simulator's policies); filled by the
+#: ``register_policy(..., inventory=True)`` call after each class in ``inventory_policies``.
 INVENTORY_POLICIES = Registry("policy")
-#: Features extractors (``policy_kwargs["features_extractor_class"]``); filled by the policy modules.
+#: Features extractors (``policy_kwargs["features_extractor_class"]``); filled by the
+#: ``register_features_extractor`` call after each extractor class.
 FEATURES_EXTRACTORS = Registry("features_extractor_class")
 
 

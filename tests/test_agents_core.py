@@ -1,4 +1,11 @@
-"""The on-policy core: GAE, truncation bootstrap, masks, spaces, save/load, determinism, errors."""
+"""The on-policy core: GAE, truncation bootstrap, masks, spaces, save/load, determinism, errors,
+typed configs, learn's set-up."""
+
+import ast
+import dataclasses
+import inspect
+import itertools
+import textwrap
 
 import gymnasium as gym
 import numpy as np
@@ -7,10 +14,22 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from rlsuite.agents import BPO, PPO, EvalCallback, StopTrainingOnRewardThreshold, configure
-from rlsuite.agents.bpo import bpo_policy_loss, bpo_target_ratio, smooth_abs
-from rlsuite.agents.common.base import clip_grad_norm
+from rlsuite.agents import (
+    BPO,
+    PDPPO,
+    PPO,
+    EvalCallback,
+    StopTrainingOnRewardThreshold,
+    configure,
+    linear_schedule,
+)
+from rlsuite.agents.bpo import BPOConfig, bpo_policy_loss, bpo_target_ratio, smooth_abs
 from rlsuite.agents.common.buffers import compute_gae
+from rlsuite.agents.common.optim import clip_grad_norm
+from rlsuite.agents.pdppo import PDPPOConfig
+from rlsuite.agents.ppo import PPOConfig
+
+torch.set_num_threads(1)
 
 
 def test_gae_hand_computed_with_a_terminated_and_a_truncated_episode():
@@ -58,25 +77,32 @@ class ChainEnv(gym.Env):
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
 def test_collector_bootstraps_truncation_not_termination_and_skips_reset_steps(mode):
     venv = SyncVectorEnv([ChainEnv, lambda: ChainEnv(terminate=True)], autoreset_mode=mode)
-    model = PPO("MlpPolicy", venv, n_steps=8, batch_size=16, gamma=0.9, seed=0)
-    model.learn(16)  # one rollout
+    # linear_schedule(1e-3) is 0 at the only update (progress_remaining 0): the policy after learn
+    # is the rollout's, so V(final_obs) can be recomputed from it.
+    lr = linear_schedule(1e-3)
+    model = PPO("MlpPolicy", venv, n_steps=8, batch_size=16, gamma=0.9, learning_rate=lr, seed=0)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(16)  # one rollout, one update with learning rate 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.policy.parameters(), strict=True))
     buf = model.buffer
-    v_final = float(model.policy.predict_values(torch.tensor([[3.0]])).detach())
-    # Copy 0 is truncated at its 3rd step: reward 1 + gamma * V(obs=3) (weights changed by one update:
-    # recompute with the rollout's policy is impossible, so check the structure instead).
-    r0 = buf.rewards[:, 0].numpy()
+    # Copy 0 is truncated at its 3rd step, whose final observation is [3.0] (the step count).
+    with torch.no_grad():
+        v_final = model.policy.predict_values(torch.tensor([[3.0]]))[0]
+    r0 = buf.rewards[:, 0]
     trunc_steps = np.nonzero(buf.dones[:, 0].numpy() * buf.valid[:, 0].numpy())[0]
     assert len(trunc_steps) >= 2
-    assert all(abs(r0[t] - 1.0) > 1e-6 for t in trunc_steps)  # bootstrapped: not exactly 1
+    for t in trunc_steps:
+        torch.testing.assert_close(r0[t], 1.0 + 0.9 * v_final, rtol=1e-6, atol=1e-7)
+    others = [t for t in range(buf.n_steps) if t not in trunc_steps and buf.valid[t, 0]]
+    assert all(r0[t] == 1.0 for t in others)  # no bootstrap inside an episode
     r1 = buf.rewards[:, 1].numpy()
     term_steps = np.nonzero(buf.dones[:, 1].numpy() * buf.valid[:, 1].numpy())[0]
-    assert all(r1[t] == 1.0 for t in term_steps)  # terminated: nothing added
+    assert len(term_steps) >= 2 and all(r1[t] == 1.0 for t in term_steps)  # terminated: nothing added
     if mode == AutoresetMode.NEXT_STEP:
         assert (~buf.valid).sum() > 0  # the reset steps are excluded
         assert all(not buf.valid[t + 1, 1] for t in term_steps if t + 1 < buf.n_steps)
     else:
         assert buf.valid.all()
-    assert np.isfinite(v_final)
     assert [n for _, n in model.ep_info_buffer][:2] in ([3, 2], [2, 3])
 
 
@@ -289,3 +315,81 @@ def test_logger_keys_callbacks_and_csv(tmp_path):
         "train/value_loss",
     ):
         assert key in header
+
+
+# ---------------------------------------------------------------- typed configs
+@pytest.mark.parametrize("cls,config_class", [(PPO, PPOConfig), (BPO, BPOConfig), (PDPPO, PDPPOConfig)])
+def test_constructor_parameters_are_the_config_fields_with_the_same_defaults(cls, config_class):
+    """A parameter added to a constructor but not to its config (or the other way round), or a
+    default that differs between the two, fails here."""
+    assert cls.config_class is config_class
+    params = {
+        n: p.default
+        for n, p in inspect.signature(cls.__init__).parameters.items()
+        if n not in ("self", "policy", "env", "_init_setup_model")
+    }
+    fields = {f.name: f.default for f in dataclasses.fields(config_class)}
+    assert params == fields
+    names = list(inspect.signature(cls.__init__).parameters)
+    assert names[:3] == ["self", "policy", "env"] and names[-1] == "_init_setup_model"
+
+
+def _field_docstrings(cls: type) -> dict[str, str]:
+    """Docstrings written under the fields of ``cls`` and of its dataclass bases (the subclass's win)."""
+    docs: dict[str, str] = {}
+    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for stmt, nxt in itertools.pairwise(body):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+            ):
+                docs[stmt.target.id] = nxt.value.value
+    return docs
+
+
+@pytest.mark.parametrize("config_class", [PPOConfig, BPOConfig, PDPPOConfig])
+def test_every_config_field_has_a_one_line_docstring(config_class):
+    docs = _field_docstrings(config_class)
+    for f in dataclasses.fields(config_class):
+        assert docs.get(f.name, "").strip(), f"{config_class.__name__}.{f.name} has no docstring"
+
+
+def test_ppo_parameters_follow_sb3s_order():
+    sb3 = [
+        "policy", "env", "learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda",
+        "clip_range", "clip_range_vf", "normalize_advantage", "ent_coef", "vf_coef", "max_grad_norm",
+        "target_kl", "stats_window_size", "tensorboard_log", "policy_kwargs", "verbose", "seed", "device",
+    ]  # fmt: skip
+    names = list(inspect.signature(PPO.__init__).parameters)[1:]
+    assert names[: len(sb3)] == sb3
+
+
+def test_config_is_checked_frozen_and_shown_through_sb3_attributes():
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=np.int64(32), batch_size=32, gamma=0.9, seed=0)
+    assert model.config.n_steps == 32 and type(model.config.n_steps) is int
+    assert model.n_steps == 32 and model.gamma == 0.9 and model.policy_kwargs == {}
+    with pytest.raises(AttributeError, match="gamma: hyperparameters are fixed"):
+        model.gamma = 0.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.config.gamma = 0.5  # type: ignore[misc]
+    with pytest.raises(ValueError, match="gae_lambda"):
+        PPOConfig(gae_lambda=2.0)
+    with pytest.raises(ValueError, match="clip_range"):
+        BPOConfig(clip_range=1.0)
+
+
+def test_a_logger_set_by_the_user_is_kept_with_tensorboard_log(tmp_path):
+    model = PPO(
+        "MlpPolicy",
+        "CartPole-v1",
+        n_steps=32,
+        batch_size=32,
+        n_epochs=1,
+        tensorboard_log=str(tmp_path / "tb"),
+    )
+    model.set_logger(configure(tmp_path / "mine", ["csv"]))
+    model.learn(64)
+    assert (tmp_path / "mine" / "progress.csv").exists()
+    assert not (tmp_path / "tb").exists()

@@ -34,30 +34,62 @@ def _model(env="InvMgmt-SingleStore-v0", **kw):
     return PDPPO("MlpPolicy", env, **args)
 
 
-@pytest.mark.parametrize("advantage", ["gae", "mc"])
-def test_rollout_advantages_and_targets(advantage):
-    model = _model(n_envs=4, advantage=advantage, gamma=0.9)
+def _hand_made_rollout(advantage: str, gae_lambda: float = 0.5):
+    """A PDPPO model and a one-env, three-step rollout written by hand: rewards r = [1, 2, 4],
+    V(s) = [3, 2, 1], the episode ends at the last step, deterministic rewards r^x = [-1, 0, 1],
+    and a post-decision critic V^x(s^x) = s^x[0] with s^x[0] = [5, 1, 2]."""
+    model = PDPPO(
+        "MlpPolicy", "InvMgmt-SingleStore-v0", n_steps=3, batch_size=3, gamma=0.5,
+        gae_lambda=gae_lambda, advantage=advantage, seed=0,
+    )  # fmt: skip
+    buf = model._make_buffer()
+    buf.rewards[:, 0] = torch.tensor([1.0, 2.0, 4.0])
+    buf.values[:, 0] = torch.tensor([3.0, 2.0, 1.0])
+    buf.dones[:, 0] = torch.tensor([0.0, 0.0, 1.0])
+    buf.extras["post_reward"][:, 0] = torch.tensor([-1.0, 0.0, 1.0])
+    buf.extras["post_obs"][:, 0, 0] = torch.tensor([5.0, 1.0, 2.0])
+    model.policy.predict_post_values = lambda post_obs: post_obs[:, 0]
+    model.compute_advantages(buf, last_values=torch.tensor([100.0]))  # ignored: the episode ended
+    return model, buf
+
+
+def test_monte_carlo_advantages_on_a_hand_worked_rollout():
+    # gamma = 0.5, lambda = 1: R_2 = 4, R_1 = 2 + 0.5 * 4 = 4, R_0 = 1 + 0.5 * 4 = 3.
+    # R^x = R - r^x = [3 + 1, 4 - 0, 4 - 1] = [4, 4, 3].
+    # A_pre = R - V = [3 - 3, 4 - 2, 4 - 1] = [0, 2, 3];
+    # A_post = R^x - V^x = [4 - 5, 4 - 1, 3 - 2] = [-1, 3, 1].
+    # A = max(A_pre, A_post) = [0, 3, 3]; A_post wins at one step of three.
+    model, buf = _hand_made_rollout("mc")
+    np.testing.assert_allclose(buf.returns[:, 0], [3.0, 4.0, 4.0])
+    np.testing.assert_allclose(buf.extras["post_returns"][:, 0], [4.0, 4.0, 3.0])
+    np.testing.assert_allclose(buf.extras["old_post_values"][:, 0], [5.0, 1.0, 2.0])
+    np.testing.assert_allclose(buf.advantages[:, 0], [0.0, 3.0, 3.0])
+    assert model.logger.name_to_value["train/post_advantage_fraction"] == pytest.approx(1 / 3)
+    assert model.logger.name_to_value["train/post_value_mean"] == pytest.approx(8 / 3)
+
+
+def test_gae_advantages_on_a_hand_worked_rollout():
+    # gamma = 0.5, lambda = 0.5. TD errors: d_2 = 4 - 1 = 3 (episode end), d_1 = 2 + 0.5 * 1 - 2 = 0.5,
+    # d_0 = 1 + 0.5 * 2 - 3 = -1. GAE: A_2 = 3, A_1 = 0.5 + 0.25 * 3 = 1.25, A_0 = -1 + 0.25 * 1.25
+    # = -0.6875; R = A + V = [2.3125, 3.25, 4]. R^x = R - r^x = [3.3125, 3.25, 3].
+    # A_pre = [-0.6875, 1.25, 3]; A_post = R^x - V^x = [-1.6875, 2.25, 1]; A = [-0.6875, 2.25, 3].
+    _, buf = _hand_made_rollout("gae", gae_lambda=0.5)
+    np.testing.assert_allclose(buf.returns[:, 0], [2.3125, 3.25, 4.0])
+    np.testing.assert_allclose(buf.extras["post_returns"][:, 0], [3.3125, 3.25, 3.0])
+    np.testing.assert_allclose(buf.advantages[:, 0], [-0.6875, 2.25, 3.0])
+
+
+def test_monte_carlo_returns_of_a_real_rollout():
+    # R_t = r_t + gamma R_{t+1} inside an episode (lambda = 1, whatever gae_lambda says).
+    model = _model(n_envs=4, advantage="mc", gamma=0.9, gae_lambda=0.5)
     model.learn(128)
     buf = model.buffer
-    with torch.no_grad():
-        flat = buf.extras["post_obs"].reshape(-1, buf.obs.shape[-1])
-        vx = model.policy.predict_post_values(flat).reshape(buf.values.shape)
-    # the stored advantages were computed with the critics of that rollout (before the update)
-    expected, _, _, _ = pdppo_advantages(
-        buf.returns, buf.values, buf.extras["old_post_values"], buf.extras["post_reward"]
+    r, d = buf.rewards, buf.dones
+    live = (1 - d[:-1]).bool()
+    np.testing.assert_allclose(
+        buf.returns[:-1][live], (r[:-1] + 0.9 * buf.returns[1:])[live], rtol=1e-5, atol=1e-4
     )
-    np.testing.assert_allclose(buf.advantages, expected, rtol=1e-6)
-    np.testing.assert_allclose(buf.extras["post_returns"], buf.returns - buf.extras["post_reward"], rtol=1e-6)
-    assert vx.shape == buf.values.shape and torch.isfinite(vx).all()
-    if advantage == "mc":
-        assert model.gae_lambda == 1.0
-        # Monte-Carlo returns: R_t = r_t + gamma R_{t+1} inside an episode, so the post-decision
-        # target is R^x_t = r^xi_t + gamma R_{t+1}
-        r, d = buf.rewards, buf.dones
-        live = (1 - d[:-1]).bool()
-        np.testing.assert_allclose(
-            buf.returns[:-1][live], (r[:-1] + 0.9 * buf.returns[1:])[live], rtol=1e-5, atol=1e-4
-        )
+    assert torch.isfinite(buf.extras["old_post_values"]).all()
 
 
 def test_stored_post_decision_observations_match_the_env_function():
@@ -85,7 +117,7 @@ def test_save_load_and_determinism(tmp_path):
     assert any(k.startswith("post_vf_net") for k in sa)
     for k in sa:
         torch.testing.assert_close(sa[k], sb[k])
-    assert b.algo_kwargs["advantage"] == "gae"
+    assert b.config == a.config
     c = _model(n_envs=2)
     c.learn(128)
     for k, v in c.policy.state_dict().items():

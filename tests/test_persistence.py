@@ -4,6 +4,7 @@ with SIGKILL resumes from its last checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -25,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rlsuite  # noqa: F401  (registers the ids)
-from rlsuite.agents import BPO, HDPO, PPO
+from rlsuite.agents import BPO, HDPO, PDPPO, PPO, linear_schedule
 from rlsuite.agents.common import persistence
 from rlsuite.agents.common.policies import ActorCriticPolicy
 from rlsuite.agents.common.registry import POLICIES, register_policy
@@ -295,6 +296,110 @@ def test_custom_objects_override_saved_values(ppo_file):
     model = PPO.load(ppo_file, custom_objects={"learning_rate": 1e-4, "activation_fn": torch.nn.ReLU})
     assert model.learning_rate == 1e-4
     assert model.policy_kwargs["activation_fn"] is torch.nn.ReLU
+
+
+# ----------------------------------------------------------------------------- configs
+SHARED_NON_DEFAULTS = {
+    "learning_rate": linear_schedule(1e-3, 1e-4),
+    "n_steps": 16,
+    "batch_size": 8,
+    "n_epochs": 2,
+    "gamma": 0.9,
+    "gae_lambda": 0.8,
+    "ent_coef": 0.01,
+    "vf_coef": 0.7,
+    "max_grad_norm": 0.3,
+    "target_kl": 0.05,
+    "stats_window_size": 7,
+    "policy_kwargs": {"net_arch": [8], "activation_fn": torch.nn.ReLU},
+    "verbose": 1,
+    "seed": 5,
+    "device": "cpu",
+    "n_envs": 2,
+    "normalize_observation": True,
+    "normalize_reward": True,
+    "clip_obs": 5.0,
+    "clip_reward": 4.0,
+    "check_finite": False,
+}
+NON_DEFAULTS = {
+    PPO: (
+        "CartPole-v1",
+        {"normalize_advantage": False, "clip_range": 0.1, "clip_range_vf": linear_schedule(0.3)},
+    ),
+    BPO: (
+        "CartPole-v1",
+        {"normalize_advantage": True, "clip_range": 0.2, "lam": 0.5, "u_coef": 0.1, "use_median": False},
+    ),
+    PDPPO: (
+        "LotSizing-v0",
+        {
+            "normalize_advantage": False,
+            "clip_range": linear_schedule(0.25, 0.05),
+            "clip_range_vf": 0.4,
+            "advantage": "mc",
+            "post_vf_coef": 2.0,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("cls", [PPO, BPO, PDPPO])
+def test_every_config_field_round_trips_with_a_non_default_value(cls, tmp_path):
+    env, own = NON_DEFAULTS[cls]
+    values = {**SHARED_NON_DEFAULTS, "tensorboard_log": str(tmp_path / "tb"), **own}
+    fields = dataclasses.fields(cls.config_class)
+    assert set(values) == {f.name for f in fields}  # a new field must be added here
+    for f in fields:
+        assert values[f.name] != f.default, f.name
+    model = cls("MlpPolicy", env, **values)
+    model.save(tmp_path / "m.zip")
+    loaded = cls.load(tmp_path / "m.zip", device="cpu")  # the device is load's choice
+    assert loaded.config == model.config
+    assert cls.load(tmp_path / "m.zip").config.device == "auto"
+
+
+# The config data.json held before typed configs (rlsuite 0.3): no tensorboard_log, no device.
+CONFIG_BEFORE_DATACLASSES = {
+    "policy": "MlpPolicy",
+    "learning_rate": {"linear_schedule": [0.001, 0.0]},
+    "n_steps": 16,
+    "batch_size": 16,
+    "n_epochs": 10,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "ent_coef": 0.0,
+    "vf_coef": 0.5,
+    "max_grad_norm": 0.5,
+    "normalize_advantage": True,
+    "target_kl": None,
+    "stats_window_size": 100,
+    "policy_kwargs": {},
+    "verbose": 0,
+    "seed": 3,
+    "n_envs": 1,
+    "normalize_observation": False,
+    "normalize_reward": False,
+    "clip_obs": 10.0,
+    "clip_reward": 10.0,
+    "check_finite": True,
+    "clip_range": 0.2,
+    "clip_range_vf": None,
+}
+
+
+def test_a_file_written_before_typed_configs_loads(ppo_file, tmp_path):
+    path = _rewrite(
+        ppo_file, tmp_path / "old.zip", lambda d: d.__setitem__("config", CONFIG_BEFORE_DATACLASSES)
+    )
+    model = PPO.load(path)
+    assert model.config.learning_rate == linear_schedule(1e-3) and model.config.seed == 3
+    assert model.config.n_steps == 16 and model.config.clip_range == 0.2
+    assert model.config.tensorboard_log is None and model.config.device == "auto"  # defaults
+    with pytest.raises(ValueError, match=r"unknown hyperparameters \['clip_ratio'\]"):
+        PPO.load(
+            _rewrite(ppo_file, tmp_path / "bad.zip", lambda d: d["config"].__setitem__("clip_ratio", 0.2))
+        )
 
 
 # ----------------------------------------------------------------------------- spaces

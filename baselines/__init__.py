@@ -1,7 +1,7 @@
 """Baselines a learned policy must beat: OR policies, exact solvers and the hindsight oracle for
 the inventory networks; scripted experts and a random policy for the text environments."""
 
-from .evaluation import EvalResult, evaluate, from_env, policy_factory
+from .evaluation import EvalResult, evaluate, from_env, make_vector_env, policy_factory, run_vector_episodes
 from .lotsizing_heuristic import CoverSearchResult, LotSizingCoverPolicy
 from .lotsizing_milp import HindsightBound, LotSizingMILPResult, hindsight_bound, perfect_information_bound
 from .oracle import (
@@ -63,10 +63,12 @@ __all__ = [
     "load_demonstrations",
     "lost_sales_dp_size",
     "lost_sales_optimal",
+    "make_vector_env",
     "perfect_information_bound",
     "policy_factory",
     "run_episode",
     "run_text_episodes",
+    "run_vector_episodes",
     "save_demonstrations",
     "search_base_stock_levels",
 ]

@@ -124,12 +124,13 @@ def run_episode(
             observations.append(obs)
             actions.append(action)
         obs, reward, terminated, truncated, info = env.step(action)
-        if np.ndim(reward) != 0:
+        value = np.asarray(reward, dtype=np.float64)
+        if value.ndim != 0:
             raise ValueError(
-                f"reward: got shape {np.shape(reward)} at step {length}; run_episode sums scalar rewards "
+                f"reward: got shape {value.shape} at step {length}; run_episode sums scalar rewards "
                 "(scalarize a multi-objective env first)"
             )
-        r = float(reward)
+        r = float(value)
         total += r
         length += 1
         if record:

@@ -38,8 +38,8 @@ from torch import Tensor
 
 from rlsuite.validation import check_choice, check_real
 
-from .common.base import OnPolicyAlgorithm, explained_variance
-from .common.buffers import RolloutBatch, RolloutBuffer
+from .common.base import OnPolicyAlgorithm
+from .common.buffers import RolloutBatch, RolloutBuffer, explained_variance
 from .common.config import OnPolicyConfig, config_from_arguments
 from .common.policies import ActorCriticPolicy, PolicyOutput
 from .common.rollout import StepInfo

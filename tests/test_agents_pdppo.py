@@ -7,6 +7,7 @@ import torch
 
 import rlsuite  # noqa: F401
 from rlsuite.agents import PDPPO, configure
+from rlsuite.agents.common.rollout import make_rollout_buffer
 from rlsuite.agents.pdppo import pdppo_advantages
 from rlsuite.baselines.lotsizing_heuristic import episode_return
 
@@ -42,7 +43,7 @@ def _hand_made_rollout(advantage: str, gae_lambda: float = 0.5):
         "MlpPolicy", "InvMgmt-SingleStore-v0", n_steps=3, batch_size=3, gamma=0.5,
         gae_lambda=gae_lambda, advantage=advantage, seed=0,
     )  # fmt: skip
-    buf = model._make_buffer()
+    buf = make_rollout_buffer(model)
     buf.rewards[:, 0] = torch.tensor([1.0, 2.0, 4.0])
     buf.values[:, 0] = torch.tensor([3.0, 2.0, 1.0])
     buf.dones[:, 0] = torch.tensor([0.0, 0.0, 1.0])

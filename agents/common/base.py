@@ -41,18 +41,17 @@ from torch import Tensor, nn
 
 from rlsuite.validation import check_bool, check_int
 
-from .buffers import RolloutBatch, RolloutBuffer
+from .buffers import RolloutBatch, RolloutBuffer, explained_variance
 from .callbacks import BaseCallback
 from .config import OnPolicyConfig, config_to_json, config_view
 from .device import resolve_device
-from .normalize import ObservationNormalizer, RewardNormalizer
+from .normalize import ObservationNormalizer, RewardNormalizer, normalized_shapes
 from .observations import (
     check_masks,
     check_observation,
     finite_report,
     obs_to_tensor,
     split_masks,
-    torch_dtype,
 )
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
@@ -68,7 +67,7 @@ from .persistence import (
     write_model_zip,
 )
 from .policies import MASK_KEY, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
-from .rollout import EpisodeStats, StepInfo, collect_rollouts, start_rollouts
+from .rollout import EpisodeStats, StepInfo, collect_rollouts, make_rollout_buffer, start_rollouts
 from .schedules import linear_schedule, make_schedule, schedule_from_json, schedule_to_json
 from .spaces import space_from_json, space_to_json
 from .training import setup_learn
@@ -198,7 +197,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         self.optimizer = make_adam(self.policy, self.lr_schedule(1.0))
         self._params = [p for p in self.policy.parameters() if p.requires_grad]
         self.obs_normalizer = (
-            ObservationNormalizer(self._obs_shapes(), cfg.clip_obs, self.device)
+            ObservationNormalizer(normalized_shapes(self.observation_space), cfg.clip_obs, self.device)
             if cfg.normalize_observation
             else None
         )
@@ -208,36 +207,6 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             if cfg.normalize_reward
             else None
         )
-
-    def _obs_shapes(self) -> Any:
-        space = self.observation_space
-        if isinstance(space, spaces.Dict):
-            return {
-                k: tuple(s.shape)
-                for k, s in space.spaces.items()
-                if k != MASK_KEY and isinstance(s, spaces.Box) and np.issubdtype(s.dtype, np.floating)
-            }
-        assert space is not None
-        return tuple(space.shape) if isinstance(space, spaces.Box) else ()
-
-    def _make_buffer(self) -> RolloutBuffer:
-        space = self.observation_space
-        assert space is not None
-        if isinstance(space, spaces.Dict):
-            shapes: Any = {k: tuple(s.shape) for k, s in space.spaces.items()}
-            dtypes: Any = {k: torch_dtype(s) for k, s in space.spaces.items()}
-        else:
-            shapes, dtypes = tuple(space.shape), torch_dtype(space)
-        head = self.policy.action_head
-        action_dtype = torch.float32 if head.kind == "box" else torch.long
-        n_steps = self.config.n_steps
-        buf = RolloutBuffer(
-            n_steps, self.n_envs, shapes, dtypes, head.action_dim, action_dtype, head.mask_dim, self.device
-        )
-        for spec in self.step_infos:
-            shape = buf.obs.shape if spec.kind == "observation" else (n_steps, self.n_envs)
-            buf.extras[spec.name] = torch.zeros(shape, dtype=torch.float32, device=self.device)
-        return buf
 
     # ------------------------------------------------------------------ tensors
     def obs_to_tensor(self, observation: Any) -> Any:
@@ -285,7 +254,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         setup = setup_learn(self, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
         start_rollouts(self, setup.reset_num_timesteps)
         self._total_timesteps = total_timesteps + (0 if setup.reset_num_timesteps else self.num_timesteps)
-        self.buffer = self._make_buffer()
+        self.buffer = make_rollout_buffer(self)
         cb = setup.callback
         start, start_steps = time.perf_counter(), self.num_timesteps
         cb.on_training_start({"total_timesteps": self._total_timesteps})
@@ -513,9 +482,3 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             if isinstance(norms, dict) and key in norms and normalizer is not None:
                 check_state_dict(f"normalizers.pth[{key!r}]", norms[key], normalizer.state_dict())
                 normalizer.load_state_dict(norms[key])
-
-
-def explained_variance(predictions: Tensor, targets: Tensor) -> float:
-    """``1 - Var(targets - predictions) / Var(targets)`` (NaN when the targets do not vary)."""
-    var = float(targets.var()) if targets.numel() > 1 else 0.0
-    return float("nan") if var == 0 else 1.0 - float((targets - predictions).var()) / var

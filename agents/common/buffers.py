@@ -37,6 +37,12 @@ def compute_gae(
     return adv, adv + values
 
 
+def explained_variance(predictions: Tensor, targets: Tensor) -> float:
+    """``1 - Var(targets - predictions) / Var(targets)`` (NaN when the targets do not vary)."""
+    var = float(targets.var()) if targets.numel() > 1 else 0.0
+    return float("nan") if var == 0 else 1.0 - float((targets - predictions).var()) / var
+
+
 class RolloutBatch(NamedTuple):
     observations: Any
     actions: Tensor

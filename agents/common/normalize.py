@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
+from gymnasium import spaces
 from torch import Tensor
+
+
+def normalized_shapes(space: spaces.Space | None) -> dict[str, tuple[int, ...]] | tuple[int, ...]:
+    """What :class:`ObservationNormalizer` normalizes in observations of ``space``: a Box's shape, or
+    the shapes of a Dict's floating-point Box entries (``action_mask`` and integer entries pass through)."""
+    if isinstance(space, spaces.Dict):
+        return {
+            k: tuple(s.shape)
+            for k, s in space.spaces.items()
+            if k != "action_mask" and isinstance(s, spaces.Box) and np.issubdtype(s.dtype, np.floating)
+        }
+    return tuple(space.shape) if isinstance(space, spaces.Box) else ()
 
 
 class RunningMeanStd:

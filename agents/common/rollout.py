@@ -21,9 +21,10 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from torch import Tensor
 
+from .buffers import RolloutBuffer
 from .callbacks import BaseCallback
 from .normalize import RewardNormalizer
-from .observations import check_finite_step, first_empty_mask_row, split_masks
+from .observations import check_finite_step, first_empty_mask_row, split_masks, torch_dtype
 from .policies import MASK_KEY
 from .vec_env import original_rewards, step_info
 
@@ -82,6 +83,31 @@ class EpisodeStats:
             ret = self.ret[i] if true is None else self.true_ret[i]
             self.step_episodes.append((float(ret), int(self.length[i])))
             self.ret[i], self.length[i], self.true_ret[i] = 0.0, 0, 0.0
+
+
+def make_rollout_buffer(model: OnPolicyAlgorithm) -> RolloutBuffer:
+    """An empty buffer for ``n_steps`` steps of the model's env, with an ``extras`` entry per
+    declared step info (``[n_steps, n_envs, *obs_shape]`` for observations, else ``[n_steps, n_envs]``)."""
+    space, head, n_steps, n_envs = (
+        model.observation_space,
+        model.policy.action_head,
+        model.config.n_steps,
+        model.n_envs,
+    )
+    assert space is not None
+    if isinstance(space, spaces.Dict):
+        shapes: Any = {k: tuple(s.shape) for k, s in space.spaces.items()}
+        dtypes: Any = {k: torch_dtype(s) for k, s in space.spaces.items()}
+    else:
+        shapes, dtypes = tuple(space.shape), torch_dtype(space)
+    action_dtype = torch.float32 if head.kind == "box" else torch.long
+    buf = RolloutBuffer(
+        n_steps, n_envs, shapes, dtypes, head.action_dim, action_dtype, head.mask_dim, model.device
+    )
+    for spec in model.step_infos:
+        shape = buf.obs.shape if spec.kind == "observation" else (n_steps, n_envs)
+        buf.extras[spec.name] = torch.zeros(shape, dtype=torch.float32, device=model.device)
+    return buf
 
 
 def start_rollouts(model: OnPolicyAlgorithm, reset_num_timesteps: bool) -> None:

@@ -16,8 +16,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from scipy import stats
 
+from rlsuite.envs.inventory.base_stock import (
+    BaseStockRule,
+    critical_ratio,
+    downstream_closure,
+    newsvendor_level,
+)
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import node_demand_moments
 from rlsuite.validation import check_bool, check_int, check_real, check_seed
@@ -82,7 +87,7 @@ class ConstantOrderPolicy(InventoryPolicy):
 
 class BaseStockPolicy(InventoryPolicy):
     """Order-up-to policies for any network: installation or echelon base-stock, capped
-    base-stock and (s, S).
+    base-stock and (s, S), by the one rule of :mod:`rlsuite.envs.inventory.base_stock`.
 
     Each stocking node j watches an inventory position: installation ``IP_j`` = on-hand +
     units in transit to j (- unmet demand of j's markets in backlog mode); echelon (``echelon=True``)
@@ -93,7 +98,8 @@ class BaseStockPolicy(InventoryPolicy):
     * (s, S) (``reorder_points``): ``S_j - IP_j`` if ``IP_j < s_j`` else 0;
 
     split over j's inbound links by ``split`` (default: equal shares). Batched over the leading
-    dimension of the observation.
+    dimension of the observation. ``rule`` (a :class:`BaseStockRule`) holds the inventory-position
+    map ``rule.ip_map`` and the split ``rule.split``.
     """
 
     def __init__(
@@ -118,40 +124,7 @@ class BaseStockPolicy(InventoryPolicy):
         if self.reorder_points is not None and np.any(self.reorder_points > self.levels):
             raise ValueError("reorder_points: each s must be <= its order-up-to level S")
         self.echelon = check_bool("echelon", echelon)
-        spec = core.spec
-        names = core.stock_names
-        pos = {n: i for i, n in enumerate(names)}
-        n_links, n_stock = core.n_links, core.n_stock
-        idx = core.observation_index()
-        # Installation position: ip = obs @ ip_map (on-hand + in transit - backlog).
-        ip_map = np.zeros((core.obs_dim, n_stock))
-        for i, col in enumerate(idx["on_hand"]):
-            ip_map[col, i] = 1.0
-        for e, link in enumerate(spec.links):
-            for col in idx["pipeline"][e]:
-                ip_map[col, pos[link.dst]] = 1.0
-        if core.backlog:
-            for k, m in enumerate(spec.markets):
-                ip_map[idx["unmet"][k], pos[m.src]] -= 1.0
-        if self.echelon:
-            ip_map = ip_map @ _downstream_closure(core).T  # node j sums itself and its descendants
-        self._ip_map = ip_map
-        inbound = np.zeros((n_stock, n_links))
-        for e, link in enumerate(spec.links):
-            inbound[pos[link.dst], e] = 1.0
-        if split is None:
-            split = inbound / inbound.sum(1, keepdims=True)
-        split = np.asarray(split, dtype=np.float64)
-        if (
-            split.shape != (n_stock, n_links)
-            or not np.all(np.isfinite(split))
-            or np.any((split != 0) & (inbound == 0))
-            or np.any(split < 0)
-        ):
-            raise ValueError(
-                "split: expected [n_stock, n_links] non-negative shares on each node's inbound links"
-            )
-        self._split = split
+        self.rule = BaseStockRule(core, echelon=self.echelon, split=split)
         kind = "echelon " if self.echelon else ""
         if self.reorder_points is not None:
             self.name = f"{kind}(s,S)"
@@ -180,34 +153,33 @@ class BaseStockPolicy(InventoryPolicy):
             raise ValueError(f"{name}: must be finite, got {arr.tolist()}")
         return arr
 
+    @property
+    def _ip_map(self) -> np.ndarray:
+        # Old private name read by agents/inventory_policies.py until it uses rule.ip_map.
+        return self.rule.ip_map
+
+    @property
+    def _split(self) -> np.ndarray:
+        # Old private name read by agents/inventory_policies.py until it uses rule.split.
+        return self.rule.split
+
     def position(self, obs: np.ndarray) -> np.ndarray:
         """Inventory positions ``[B, n_stock]`` (installation or echelon)."""
-        return np.asarray(obs, dtype=np.float64) @ self._ip_map
+        return self.rule.position(np.asarray(obs, dtype=np.float64))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        ip = obs @ self._ip_map
-        gap = self.levels - ip
-        if self.reorder_points is not None:
-            gap = np.where(ip < self.reorder_points, gap, 0.0)
-        gap = np.maximum(gap, 0.0)
-        if self.caps is not None:
-            gap = np.minimum(gap, self.caps)
-        return gap @ self._split
+        return self.rule.orders(obs, self.levels, reorder_points=self.reorder_points, caps=self.caps)
 
     def torch_orders(self, obs: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
-        """The same rule in torch for the differentiable core: ``obs [B, obs_dim]`` (e.g.
+        """The rule in torch for the differentiable core: ``obs [B, obs_dim]`` (e.g.
         ``core.observe(state)``) -> orders ``[B, n_links]``, differentiable in ``levels``
         (default: this policy's levels) by PyTorch sub-gradients."""
-        as_t = lambda a: torch.as_tensor(a, dtype=obs.dtype, device=obs.device)  # noqa: E731
-        S = as_t(self.levels) if levels is None else levels
-        ip = obs @ as_t(self._ip_map)
-        gap = S - ip
-        if self.reorder_points is not None:
-            gap = torch.where(ip < as_t(self.reorder_points), gap, torch.zeros_like(gap))
-        gap = gap.clamp_min(0.0)
-        if self.caps is not None:
-            gap = torch.minimum(gap, as_t(self.caps))
-        return gap @ as_t(self._split)
+        return self.rule.orders(
+            obs,
+            self.levels if levels is None else levels,
+            reorder_points=self.reorder_points,
+            caps=self.caps,
+        )
 
     @classmethod
     def newsvendor(cls, env: Any) -> BaseStockPolicy:
@@ -218,9 +190,7 @@ class BaseStockPolicy(InventoryPolicy):
         the market penalty for retailers and ``max(selling - buying price, 0.5)`` upstream."""
         core = _core_of(env)
         mu, sigma, lead, ratio = _node_statistics(core)
-        z = stats.norm.ppf(np.clip(ratio, 0.5, 0.999))
-        p = (lead + 1) * mu + z * sigma * np.sqrt(lead + 1)
-        policy = cls(env, p)
+        policy = cls(env, newsvendor_level(mu, lead, np.clip(ratio, 0.5, 0.999), std=sigma))
         policy.name = "newsvendor"
         return policy
 
@@ -234,7 +204,7 @@ class BaseStockPolicy(InventoryPolicy):
         if service >= 1.0:
             raise ValueError(f"service: got {service!r}; must be in (0, 1)")
         mu, sigma, lead, _ = _node_statistics(core)
-        s = (lead + 1) * mu + stats.norm.ppf(service) * sigma * np.sqrt(lead + 1)
+        s = newsvendor_level(mu, lead, service, std=sigma)
         h = np.array([max(n.h, 1e-9) for n in core.spec.stock_nodes])
         fixed = np.zeros(core.n_stock)
         pos = {n: i for i, n in enumerate(core.stock_names)}
@@ -250,16 +220,8 @@ class BaseStockPolicy(InventoryPolicy):
         return cls.newsvendor(env)
 
 
-def _downstream_closure(core: InventoryCore) -> np.ndarray:
-    """``[n_stock, n_stock]`` matrix C with C[j, k] = 1 if k is j or downstream of j."""
-    pos = {n: i for i, n in enumerate(core.stock_names)}
-    n = core.n_stock
-    reach = np.eye(n)
-    for _ in range(n):
-        for link in core.spec.links:
-            if link.src in pos:
-                reach[pos[link.src]] = np.maximum(reach[pos[link.src]], reach[pos[link.dst]])
-    return reach
+# The echelon closure lives with the rule; this name stays for existing imports.
+_downstream_closure = downstream_closure
 
 
 def _node_statistics(core: InventoryCore) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -280,7 +242,7 @@ def _node_statistics(core: InventoryCore) -> tuple[np.ndarray, np.ndarray, np.nd
             sell = [link.p for link in spec.links if link.src == n]
             buy = [link.p for link in spec.links if link.dst == n]
             b = max(float(np.mean(sell)) - float(np.mean(buy)), 0.5)
-        ratio[i] = b / (b + h) if b + h > 0 else 0.5
+        ratio[i] = critical_ratio(b, h) if b + h > 0 else 0.5
     return mean, np.sqrt(var), lead, ratio
 
 

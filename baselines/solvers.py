@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from rlsuite.envs.inventory.base_stock import critical_ratio, newsvendor_level
 from rlsuite.validation import check_bool, check_choice, check_int, check_real
 
 from .policies import InventoryPolicy, _core_of
@@ -212,14 +213,14 @@ def lost_sales_optimal(
         mu = check_real("mean", mean if mean is not None else float("nan"), 0.0, low_open=True)
         support = _poisson_support(mu)
         # Lower bound on the default cap (the Poisson((L + 1) mean) quantile, + 4), before any array.
-        quantile = float(stats.poisson.ppf(p / (p + h), (L + 1) * mu))
+        quantile = float(newsvendor_level(mu, L, critical_ratio(p, h), dist="poisson"))
         low = (int(quantile) if math.isfinite(quantile) else 0) + 3 if cap is None else cap
     else:
         support, low = int(np.size(demand_pmf)), 4 if cap is None else cap
     _refuse_if_too_big(low, L, support, max_bytes, "" if cap is not None else " (at least; the default)")
     pmf = _demand_pmf(mean, demand_pmf)
     if cap is None:
-        cap = _lead_time_quantile(pmf, L + 1, p / (p + h)) + 4
+        cap = _lead_time_quantile(pmf, L + 1, critical_ratio(p, h)) + 4
         _refuse_if_too_big(cap, L, pmf.size, max_bytes, " (the default)")
     n = cap + 1
     d = np.arange(len(pmf))
@@ -311,17 +312,19 @@ def backlog_base_stock(
     p = check_real("shortage_cost", shortage_cost, 0.0)
     if h + p <= 0:
         raise ValueError(f"holding_cost + shortage_cost: got {h + p:g}; must be > 0")
-    mu = check_real("mean", mean, 0.0) * (lead_time + 1)
+    mean = check_real("mean", mean, 0.0)
+    mu = mean * (lead_time + 1)
     if not math.isfinite(mu):
         raise ValueError(f"mean: got {mean!r}; (lead_time + 1) * mean overflows")
-    ratio = p / (p + h)
+    ratio = critical_ratio(p, h)
     if dist == "normal":
         if std is None:
             raise ValueError("std: normal demand needs a standard deviation")
-        sigma = check_real("std", std, 0.0, low_open=True) * math.sqrt(lead_time + 1)
-        z = float(stats.norm.ppf(ratio))
-        return mu + z * sigma, (h + p) * sigma * float(stats.norm.pdf(z))
-    S = int(stats.poisson.ppf(ratio, mu))
+        std = check_real("std", std, 0.0, low_open=True)
+        sigma = std * math.sqrt(lead_time + 1)
+        level = float(newsvendor_level(mean, lead_time, ratio, std=std))
+        return level, (h + p) * sigma * float(stats.norm.pdf(stats.norm.ppf(ratio)))
+    S = int(newsvendor_level(mean, lead_time, ratio, dist="poisson"))
     # E(S - D)^+ = S F(S) - mu F(S - 1), since k pmf(k) = mu pmf(k - 1): no array over 0..S.
     over = max(S * float(stats.poisson.cdf(S, mu)) - mu * float(stats.poisson.cdf(S - 1, mu)), 0.0)
     return float(S), h * over + p * (mu - S + over)

@@ -6,6 +6,7 @@
 See :mod:`rlsuite.envs.inventory.core` for the event order and cost accounting.
 """
 
+from .base_stock import BaseStockRule, base_stock_orders, critical_ratio, newsvendor_level
 from .core import COST_INDEX, COST_NAMES, InventoryCore, InventoryState, PostDecisionState, StepInfo
 from .demand import DemandSampler
 from .env import InvMgmtEnv
@@ -16,6 +17,7 @@ from .vector import InvMgmtVectorEnv
 __all__ = [
     "COST_INDEX",
     "COST_NAMES",
+    "BaseStockRule",
     "DemandSampler",
     "DemandSpec",
     "InvMgmtEnv",
@@ -31,6 +33,9 @@ __all__ = [
     "PostDecisionState",
     "StepInfo",
     "as_spec",
+    "base_stock_orders",
+    "critical_ratio",
     "demand_from_config",
     "make_lotsizing_spec",
+    "newsvendor_level",
 ]

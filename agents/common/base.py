@@ -153,6 +153,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         self.observation_space: spaces.Space | None = None
         self.action_space: spaces.Space | None = None
         self._last_obs: Any = None
+        self._last_done = np.zeros(0, dtype=bool)
         if env is not None:
             self.set_env(env)
         if _init_setup_model:

@@ -189,7 +189,7 @@ def check_reset_options(options: Any) -> Mapping[str, Any]:
     return options
 
 
-def step_info(
+def batched_info(
     core: InventoryCore, state: InventoryState, post: PostDecisionState, info: StepInfo
 ) -> dict[str, torch.Tensor]:
     """The batched entries of a step's info (all but ``period``), each ``[B, ...]``: the cost terms
@@ -331,7 +331,9 @@ class InvMgmtEnv(gym.Env):
             post, torch.from_numpy(demand.reshape(1, -1)).to(core.device, core.dtype), node_profit=True
         )
         out: dict[str, Any] = {"period": np.int64(t)}
-        out.update((key, value.cpu().numpy()[0]) for key, value in step_info(core, state, post, info).items())
+        out.update(
+            (key, value.cpu().numpy()[0]) for key, value in batched_info(core, state, post, info).items()
+        )
         self._last_info = out
         truncated = t + 1 >= self.num_periods
         return self._observe(), float(reward[0]), False, truncated, out

@@ -28,7 +28,7 @@ from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check
 
 from ..validation import check_step_allowed, real_array
 from .core import COST_NAMES, InventoryState
-from .env import DEMAND_CHUNK, INFO_KEYS, build_setup, check_reset_options, check_trace, step_info
+from .env import DEMAND_CHUNK, INFO_KEYS, batched_info, build_setup, check_reset_options, check_trace
 from .spec import NetworkSpec
 
 ARRAY_TYPES = ("numpy", "torch")
@@ -182,7 +182,7 @@ class InvMgmtVectorEnv(VectorEnv):
         truncated = torch.full((self.num_envs,), done, dtype=torch.bool, device=self.core.device)
         infos: dict[str, Any] = {"period": np.full(self.num_envs, t, dtype=np.int64)}
         infos.update(
-            (key, self._out(value)) for key, value in step_info(self.core, state, post, info).items()
+            (key, self._out(value)) for key, value in batched_info(self.core, state, post, info).items()
         )
         for key in INFO_KEYS:
             infos["_" + key] = self._mask

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rlsuite.envs.inventory.base_stock import BaseStockRule, base_stock_orders, downstream_closure
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import link_scale, node_demand_moments
 from rlsuite.validation import check_bool, check_choice, check_int
@@ -181,10 +182,11 @@ register_policy("InventoryMlpPolicy", InventoryMlpPolicy, inventory=True)
 class BaseStockParamPolicy(InventoryPolicyNet):
     """Installation (``echelon=False``) or echelon base-stock with trainable levels.
 
-    Orders ``max(S_j - IP_j, 0)`` split over j's inbound links, as
-    :class:`rlsuite.baselines.BaseStockPolicy`; the levels start at the newsvendor levels
-    (or ``init``) and are learned as ``S = mean demand x theta`` so one learning rate suits
-    every network. Sub-gradients flow through ``max``.
+    Orders ``max(S_j - IP_j, 0)`` split over j's inbound links: the one base-stock rule of
+    :mod:`rlsuite.envs.inventory.base_stock` (as :class:`rlsuite.baselines.BaseStockPolicy`), on
+    tensors. The levels start at the newsvendor levels (or ``init``) and are learned as
+    ``S = mean demand x theta`` so one learning rate suits every network. Sub-gradients flow
+    through ``max``.
     """
 
     def __init__(
@@ -198,23 +200,18 @@ class BaseStockParamPolicy(InventoryPolicyNet):
         from rlsuite.baselines.policies import BaseStockPolicy
 
         self.echelon = check_bool("echelon", echelon)
+        # Installation levels, checked per stocking node (newsvendor by default).
         start = BaseStockPolicy.newsvendor(core) if init is None else BaseStockPolicy(core, np.asarray(init))
-        self._rule = BaseStockPolicy(core, start.levels, echelon=self.echelon)
+        rule = BaseStockRule(core, echelon=self.echelon)
         mean, _ = node_demand_moments(core)
+        levels = start.levels
         if self.echelon:  # echelon levels cover the node and everything downstream of it
-            levels = start.levels @ self._rule_closure().T
-            mean = mean @ self._rule_closure().T
-        else:
-            levels = start.levels
+            closure = downstream_closure(core)
+            levels, mean = levels @ closure.T, mean @ closure.T
         self._const("level_scale", np.maximum(mean, 1e-3), dtype=torch.float32)
         self.theta = nn.Parameter(torch.as_tensor(levels / np.maximum(mean, 1e-3), dtype=torch.float32))
-        self._const("ip_map", self._rule._ip_map, dtype=torch.float32)
-        self._const("split", self._rule._split, dtype=torch.float32)
-
-    def _rule_closure(self) -> np.ndarray:
-        from rlsuite.baselines.policies import _downstream_closure
-
-        return _downstream_closure(self.core)
+        self._const("ip_map", rule.ip_map, dtype=torch.float32)
+        self._const("split", rule.split, dtype=torch.float32)
 
     @property
     def levels(self) -> Tensor:
@@ -222,9 +219,8 @@ class BaseStockParamPolicy(InventoryPolicyNet):
         return self.theta * self.level_scale
 
     def forward(self, obs: Tensor) -> Tensor:
-        x = obs.to(self.ip_map.dtype)
-        gap = (self.levels - x @ self.ip_map).clamp_min(0.0)
-        orders = gap @ self.split
+        position = obs.to(self.ip_map.dtype) @ self.ip_map
+        orders = base_stock_orders(position, self.levels, self.split)
         if self.feasibility == "none":
             return orders
         # Scale requests down where a supplier's stock is short (proportional allocation).

@@ -57,6 +57,23 @@ def test_behaviour_cloning_on_webshop_follows_the_expert():
     assert hist["accuracy"][-1] > 0.55 and hist["accuracy"][-1] > hist["accuracy"][0] + 0.1
 
 
+def test_behaviour_cloning_trains_on_the_models_normalized_observations():
+    """A model that normalizes observations sees them normalized in cloning as in predict: with
+    statistics far from the raw data, the cloned policy still acts as the expert through predict,
+    and cloning leaves the statistics alone."""
+    model = PPO("MlpPolicy", "CartPole-v1", normalize_observation=True, seed=0)
+    stats = model.obs_normalizer.stats[""]
+    stats.mean = torch.tensor([5.0, -5.0, 1.0, 2.0], dtype=torch.float64)
+    stats.var = torch.tensor([4.0, 9.0, 0.01, 1.0], dtype=torch.float64)
+    obs = np.random.default_rng(0).normal([5.0, -5.0, 1.0, 2.0], [2.0, 3.0, 0.1, 1.0], (512, 4))
+    expert = (obs[:, 2] - 1.0 + 0.1 * (obs[:, 3] - 2.0) > 0).astype(np.int64)  # a linear rule
+    demo = {"observations": obs.astype(np.float32), "actions": expert}
+    hist = behavior_cloning(model, demo, epochs=20, batch_size=128, learning_rate=3e-3)
+    agree = (model.predict(obs.astype(np.float32), deterministic=True)[0] == expert).mean()
+    assert hist["accuracy"][-1] > 0.9 and agree > 0.9
+    assert stats.count == pytest.approx(1e-4) and float(stats.mean[0]) == 5.0  # not updated
+
+
 class _Greedy:
     def __init__(self, model):
         self.model = model

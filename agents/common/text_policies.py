@@ -24,6 +24,7 @@ from rlsuite.validation import check_bool, check_choice, check_int
 
 from .distributions import ActionHead, MultiCategorical
 from .networks import HIDDEN_GAIN, MLP, POLICY_GAIN, VALUE_GAIN, orthogonal_init
+from .observations import split_masks
 from .policies import PolicyOutput
 from .registry import register_features_extractor, register_policy
 
@@ -260,7 +261,8 @@ def behavior_cloning(
 ) -> dict[str, list[float]]:
     """Warm-start ``model``'s policy (any on-policy agent) on expert transitions (from
     :func:`rlsuite.baselines.collect_demonstrations`): minimise the cross-entropy of the expert's
-    actions under the policy, with the invalid-action masks. Returns the per-epoch ``loss`` and
+    actions under the policy, with the invalid-action masks. Observations go through the model's
+    normalizer, if it has one (its statistics unchanged). Returns the per-epoch ``loss`` and
     ``accuracy`` (deterministic action = expert action)."""
     obs_np = demonstrations["observations"]
     actions = np.asarray(demonstrations["actions"])
@@ -270,6 +272,7 @@ def behavior_cloning(
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs, batch_size: got {epochs}, {batch_size}; both must be >= 1")
     policy = model.policy
+    normalizer = model.obs_normalizer  # None unless the model normalizes observations
     opt = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     obs_all = model.obs_to_tensor(obs_np)
     act_all = policy.action_head.from_env(torch.as_tensor(actions, device=model.device))
@@ -282,15 +285,17 @@ def behavior_cloning(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size].to(model.device)
             batch = {k: v[idx] for k, v in obs_all.items()} if isinstance(obs_all, dict) else obs_all[idx]
-            batch, masks = model._split_masks(batch)
-            out = policy.evaluate_actions(model._normalize(batch, update=False), act_all[idx], masks)
+            batch, masks = split_masks(batch)
+            if normalizer is not None:
+                batch = normalizer(batch, update=False)
+            out = policy.evaluate_actions(batch, act_all[idx], masks)
             loss = -out.log_prob.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
             with torch.no_grad():
-                pred = policy.act(model._normalize(batch, update=False), True, masks)
+                pred = policy.act(batch, True, masks)
                 hits += int((pred == act_all[idx]).all(-1).sum())
         history["loss"].append(float(np.mean(losses)))
         history["accuracy"].append(hits / n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -148,3 +149,106 @@ def test_dataset_refuses_bad_data(tmp_path):
     with pytest.raises(ValueError, match="not a dataset file"):
         (tmp_path / "x.npz").write_bytes(b"not a zip")
         TransitionDataset.load(tmp_path / "x.npz")
+
+
+# ---------------------------------------------------------------- vector rewards and critics
+class TwoObjectiveChain(gym.Env):
+    """Three steps; action 0 pays (1, 0), action 1 pays (0, 2) (MO-Gymnasium's API: reward_space
+    and vector rewards); terminates after the third step."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+    reward_space = gym.spaces.Box(0.0, 2.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = np.array([1.0, 0.0]) if int(action) == 0 else np.array([0.0, 2.0])
+        return np.array([self.t / 3], np.float32), reward, self.t == 3, False, {}
+
+
+class ScalarChain(TwoObjectiveChain):
+    """The same chain with the objectives summed (no reward_space)."""
+
+    reward_space = None
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, float(reward.sum()), terminated, truncated, info
+
+
+def _scalarising_ppo(weights):
+    from rlsuite.agents import PPO
+
+    class ScalarisedPPO(PPO):
+        """The multi-objective seam in use: the advantage hook (GAE per objective) scalarises."""
+
+        seen: ClassVar[list] = []
+
+        def compute_advantages(self, buffer, last_values):
+            super().compute_advantages(buffer, last_values)
+            self.seen.append(
+                {
+                    k: getattr(buffer, k).clone()
+                    for k in ("rewards", "values", "returns", "advantages", "actions")
+                }
+            )
+            buffer.advantages = buffer.advantages @ torch.as_tensor(weights, dtype=torch.float32)
+
+    return ScalarisedPPO
+
+
+def test_vector_rewards_reach_a_vector_critic_and_a_scalarised_advantage(tmp_path):
+    torch.set_num_threads(1)
+    algo = _scalarising_ppo([1.0, 0.0])
+    model = algo("MlpPolicy", TwoObjectiveChain(), n_steps=6, batch_size=6, gamma=0.9, gae_lambda=1.0, seed=0)
+    assert model.reward_dim == 2 and model.policy.value_head.out_features == 2
+    model.learn(6)
+    rollout = model.seen[0]
+    assert rollout["rewards"].shape == (6, 1, 2) and rollout["values"].shape == (6, 1, 2)
+    actions = rollout["actions"][:, 0, 0].tolist()
+    paid = torch.tensor([[1.0, 0.0] if a == 0 else [0.0, 2.0] for a in actions])
+    assert torch.equal(rollout["rewards"][:, 0], paid)
+    # Two terminated 3-step episodes and lambda = 1: returns are the discounted sums, per objective.
+    expected = torch.zeros(6, 2)
+    for start in (0, 3):
+        acc = torch.zeros(2)
+        for t in range(start + 2, start - 1, -1):
+            acc = paid[t] + 0.9 * acc
+            expected[t] = acc
+    torch.testing.assert_close(rollout["returns"][:, 0], expected)
+    torch.testing.assert_close(rollout["advantages"], rollout["returns"] - rollout["values"])
+    # Save/load keeps the vector critic; a scalar env no longer fits the model.
+    model.save(tmp_path / "mo.zip")
+    back = algo.load(tmp_path / "mo.zip", env=TwoObjectiveChain())
+    assert back.reward_dim == 2 and back.policy.value_head.out_features == 2
+    obs = torch.zeros(4, 1)
+    torch.testing.assert_close(back.policy.predict_values(obs), model.policy.predict_values(obs))
+    with pytest.raises(ValueError, match="rewards have 1 objective"):
+        algo.load(tmp_path / "mo.zip", env=ScalarChain())
+
+
+@pytest.mark.parametrize(("weights", "best"), [([1.0, 0.0], 0), ([0.0, 1.0], 1)])
+def test_scalarised_ppo_learns_the_preferred_objective(weights, best):
+    torch.set_num_threads(1)
+    algo = _scalarising_ppo(weights)
+    model = algo(
+        "MlpPolicy", TwoObjectiveChain(), n_steps=48, batch_size=48, n_epochs=4, learning_rate=3e-3, seed=1
+    )
+    model.learn(2400)
+    actions, _ = model.predict(np.array([[0.0], [1 / 3], [2 / 3]], np.float32), deterministic=True)
+    assert actions.tolist() == [best] * 3
+
+
+def test_vector_rewards_need_a_scalarising_advantage_hook():
+    from rlsuite.agents import PPO
+
+    model = PPO("MlpPolicy", TwoObjectiveChain(), n_steps=6, batch_size=6, seed=0)
+    with pytest.raises(ValueError, match=r"reward_dim=2\) the advantage hook must scalarise"):
+        model.learn(6)
+    with pytest.raises(ValueError, match="normalize_reward: True is not supported for vector rewards"):
+        PPO("MlpPolicy", TwoObjectiveChain(), normalize_reward=True)

@@ -66,13 +66,13 @@ from .persistence import (
     saved_count,
     write_model_zip,
 )
-from .policies import MASK_KEY, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
+from .policies import MASK_KEY, MAX_OBJECTIVES, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
 from .rollout import EpisodeStats, StepInfo, collect_rollouts, make_rollout_buffer, start_rollouts
 from .schedules import linear_schedule, make_schedule, schedule_from_json, schedule_to_json
 from .spaces import space_from_json, space_to_json
 from .training import setup_learn
 from .validation import NonFiniteError, accepted_kwargs, check_kwargs_keys
-from .vec_env import check_training_env, make_vec_env
+from .vec_env import check_training_env, make_vec_env, reward_dim
 
 __all__ = ["OnPolicyAlgorithm", "StepInfo", "clip_grad_norm", "linear_schedule", "resolve_device"]
 
@@ -154,6 +154,8 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         self.action_space: spaces.Space | None = None
         self._last_obs: Any = None
         self._last_done = np.zeros(0, dtype=bool)
+        #: Objectives per reward (``k > 1``: a multi-objective env; vector critic, see ``set_env``).
+        self.reward_dim = 1
         if env is not None:
             self.set_env(env)
         if _init_setup_model:
@@ -176,11 +178,41 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
                     f"{type(self).__name__}: observations must be a flat Box (info[{spec.key!r}] shares "
                     f"their layout); got {type(obs_space).__name__}"
                 )
+        self._check_reward_dim(reward_dim(venv))
         self.env = venv
         self.autoreset_mode = mode
         self.n_envs = venv.num_envs
         self.observation_space, self.action_space = obs_space, venv.single_action_space
         self._last_obs = None
+
+    def _check_reward_dim(self, k: int) -> None:
+        """Adopt the env's number of objectives ``k``: with ``k > 1`` rewards, values and returns are
+        ``k``-vectors, the policy gets a ``k``-output critic (``n_objectives``), and the advantage hook
+        must scalarise the advantages (the multi-objective seam)."""
+        if self.observation_space is not None and k != self.reward_dim:
+            raise ValueError(f"env: rewards have {k} objective(s); the model was built for {self.reward_dim}")
+        if k > MAX_OBJECTIVES:
+            raise ValueError(f"env.reward_space: {k} objectives; at most {MAX_OBJECTIVES} are supported")
+        if k > 1 and self.config.normalize_reward:
+            raise ValueError(
+                f"normalize_reward: True is not supported for vector rewards (reward_dim={k}); "
+                "scale the objectives in the env"
+            )
+        allowed = accepted_kwargs(self.policy_class.__init__, skip=3)
+        if k > 1 and allowed is not None and "n_objectives" not in allowed:
+            raise ValueError(
+                f"policy: {self.policy_class.__name__} has no vector critic (no n_objectives argument); "
+                f"the env's rewards have {k} objectives"
+            )
+        self.reward_dim = k
+
+    def _policy_kwargs(self) -> dict[str, Any]:
+        """What the policy class is built with: ``policy_kwargs``, the algorithm's additions and,
+        for a multi-objective env, ``n_objectives``."""
+        kwargs = {**self.config.policy_kwargs, **self.extra_policy_kwargs}
+        if self.reward_dim > 1:
+            kwargs["n_objectives"] = self.reward_dim
+        return kwargs
 
     def _setup_model(self) -> None:
         assert self.observation_space is not None and self.action_space is not None
@@ -193,7 +225,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         )
         self._sample_generator = torch.Generator(device=self.device)
         self._sample_generator.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=self._generator)))
-        kwargs = {**cfg.policy_kwargs, **self.extra_policy_kwargs}
+        kwargs = self._policy_kwargs()
         self.policy = self.policy_class(self.observation_space, self.action_space, **kwargs).to(self.device)
         self.optimizer = make_adam(self.policy, self.lr_schedule(1.0))
         self._params = [p for p in self.policy.parameters() if p.requires_grad]
@@ -355,8 +387,13 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
     def _dump_logs(self, iteration: int, start: float, start_steps: int) -> None:
         elapsed = max(time.perf_counter() - start, 1e-9)
         log = self.logger
-        if self.ep_info_buffer:
+        if self.ep_info_buffer and self.reward_dim > 1:  # one mean per objective
+            means = np.mean([r for r, _ in self.ep_info_buffer], axis=0)
+            for i, m in enumerate(means):
+                log.record(f"rollout/ep_rew_mean_{i}", float(m))
+        elif self.ep_info_buffer:
             log.record("rollout/ep_rew_mean", float(np.mean([r for r, _ in self.ep_info_buffer])))
+        if self.ep_info_buffer:
             log.record("rollout/ep_len_mean", float(np.mean([n for _, n in self.ep_info_buffer])))
         if self.ep_true_buffer:
             log.record("rollout/ep_true_rew_mean", float(np.mean(self.ep_true_buffer)))
@@ -416,6 +453,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             "config": {"policy": policy, **config_to_json(self.config, pk)},
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
+            "reward_dim": self.reward_dim,
             "num_timesteps": self.num_timesteps,
             "n_updates": self._n_updates,
         }
@@ -461,6 +499,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         model.observation_space = space_from_json(data.get("observation_space"), "observation_space")
         model.action_space = space_from_json(data.get("action_space"), "action_space")
         model.n_envs = 1
+        model.reward_dim = saved_count(data, "reward_dim", default=1, low=1, high=MAX_OBJECTIVES)
         if env is not None:
             model.set_env(env)
         model._load_states(states)
@@ -470,7 +509,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
 
     def _load_states(self, states: dict[str, Any]) -> None:
         """Build the policy and copy in the saved tensors, each checked against the model's first."""
-        pk = {**self.config.policy_kwargs, **self.extra_policy_kwargs}
+        pk = self._policy_kwargs()
         obs_space, act_space = self.observation_space, self.action_space
         expected = meta_state_dict(lambda: self.policy_class(obs_space, act_space, **pk))
         check_state_dict("policy.pth", states["policy.pth"], expected)

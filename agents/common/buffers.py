@@ -13,7 +13,8 @@ from torch import Tensor
 def compute_gae(
     rewards: Tensor, values: Tensor, dones: Tensor, last_values: Tensor, gamma: float, gae_lambda: float
 ) -> tuple[Tensor, Tensor]:
-    """GAE(gamma, lambda) over a rollout ``[n_steps, n_envs]``.
+    """GAE(gamma, lambda) over a rollout ``[n_steps, n_envs]`` (or ``[n_steps, n_envs, k]`` for
+    vector rewards and values: each objective independently; ``dones`` stays ``[n_steps, n_envs]``).
 
     ``dones[t]`` is 1 where the episode ended at step t (terminated *or* truncated): nothing is
     bootstrapped across it. A truncated step must already carry ``gamma * V(final_obs)`` in its
@@ -24,6 +25,7 @@ def compute_gae(
     # A Python loop over numpy rows: far cheaper per step than torch ops on tiny tensors.
     r, v, d = (x.detach().cpu().double().numpy() for x in (rewards, values, dones))
     lv = last_values.detach().cpu().double().numpy()
+    d = d.reshape(d.shape + (1,) * (r.ndim - d.ndim))  # one done flag for every objective
     n = r.shape[0]
     adv_np = np.zeros_like(r)
     last = np.zeros_like(lv)
@@ -73,8 +75,13 @@ class RolloutBuffer:
         action_dtype: torch.dtype,
         mask_dim: int,
         device: torch.device,
+        reward_dim: int = 1,
     ) -> None:
         self.n_steps, self.n_envs, self.device = n_steps, n_envs, device
+        #: Objectives per reward: rewards, values and returns are ``[n_steps, n_envs, reward_dim]``
+        #: when it exceeds 1 (advantages too, until the advantage hook scalarises them).
+        self.reward_dim = reward_dim
+        per_step = (n_steps, n_envs) if reward_dim == 1 else (n_steps, n_envs, reward_dim)
         z = dict(device=device)
         if isinstance(obs_shapes, dict):
             assert isinstance(obs_dtypes, dict)
@@ -85,14 +92,14 @@ class RolloutBuffer:
             assert isinstance(obs_dtypes, torch.dtype)
             self.obs = torch.zeros(n_steps, n_envs, *obs_shapes, dtype=obs_dtypes, **z)
         self.actions = torch.zeros(n_steps, n_envs, action_dim, dtype=action_dtype, **z)
-        self.rewards = torch.zeros(n_steps, n_envs, **z)
-        self.values = torch.zeros(n_steps, n_envs, **z)
+        self.rewards = torch.zeros(per_step, **z)
+        self.values = torch.zeros(per_step, **z)
         self.log_probs = torch.zeros(n_steps, n_envs, **z)
         self.dones = torch.zeros(n_steps, n_envs, **z)
         self.valid = torch.ones(n_steps, n_envs, dtype=torch.bool, **z)
         self.masks = torch.ones(n_steps, n_envs, mask_dim, dtype=torch.bool, **z) if mask_dim else None
-        self.advantages = torch.zeros(n_steps, n_envs, **z)
-        self.returns = torch.zeros(n_steps, n_envs, **z)
+        self.advantages = torch.zeros(per_step, **z)
+        self.returns = torch.zeros(per_step, **z)
         #: Extra ``[n_steps, n_envs, ...]`` tensors an algorithm stores; minibatched with the rest.
         self.extras: dict[str, Tensor] = {}
         self.pos = 0

@@ -204,11 +204,15 @@ def saved_config(
     return policy, config
 
 
-def saved_count(data: Mapping[str, Any], key: str) -> int:
-    """A counter of a saved model (``num_timesteps``, ``n_updates``): a non-negative integer, 0 if absent."""
-    v = data.get(key, 0)
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ValueError(f"{key}: got {v!r} in the saved model; must be a non-negative integer")
+def saved_count(
+    data: Mapping[str, Any], key: str, default: int = 0, low: int = 0, high: int | None = None
+) -> int:
+    """An integer of a saved model (``num_timesteps``, ``n_updates``, ``reward_dim``) in
+    ``[low, high]``; ``default`` if absent (files of earlier versions)."""
+    v = data.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{key}: got {v!r} in the saved model; must be an integer {bounds}")
     return v
 
 

@@ -16,11 +16,14 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from rlsuite.validation import check_bool, check_mapping, check_real
+from rlsuite.validation import check_bool, check_int, check_mapping, check_real
 
 from .distributions import ActionHead, DiagGaussian
 from .networks import HIDDEN_GAIN, MLP, POLICY_GAIN, VALUE_GAIN, activation_class, orthogonal_init
 from .registry import POLICIES, register_features_extractor, register_policy
+
+#: Most objectives a vector critic may have (a bound on a number read from model files and envs).
+MAX_OBJECTIVES = 64
 
 MASK_KEY = "action_mask"
 
@@ -99,7 +102,9 @@ class ActorCriticPolicy(nn.Module):
     ``median_head=True`` adds BPO's median head u(s), an MLP (sizes of ``net_arch['pi']``) on
     the critic's latent. ``post_decision_critic=True`` adds PDPPO's second critic V^x on
     post-decision observations (same space as the observations; own extractor and MLP of sizes
-    ``net_arch['vf']``), read by :meth:`predict_post_values`.
+    ``net_arch['vf']``), read by :meth:`predict_post_values`. ``n_objectives=k > 1`` makes the critic
+    vector-valued (one value per objective of a multi-objective env: values ``[B, k]``); the core
+    sets it from the env's ``reward_space``.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class ActorCriticPolicy(nn.Module):
         share_features_extractor: bool = True,
         median_head: bool = False,
         post_decision_critic: bool = False,
+        n_objectives: int = 1,
     ) -> None:
         super().__init__()
         activation_fn = activation_class(activation_fn)
@@ -131,6 +137,7 @@ class ActorCriticPolicy(nn.Module):
         share_features_extractor = check_bool("share_features_extractor", share_features_extractor)
         median_head = check_bool("median_head", median_head)
         post_decision_critic = check_bool("post_decision_critic", post_decision_critic)
+        self.n_objectives = check_int("n_objectives", n_objectives, 1, MAX_OBJECTIVES)
         if features_extractor_class is not None and not (
             isinstance(features_extractor_class, type) and issubclass(features_extractor_class, nn.Module)
         ):
@@ -156,7 +163,7 @@ class ActorCriticPolicy(nn.Module):
         self.pi_net = MLP(dim, pi_arch, activation_fn, field="net_arch['pi']")
         self.vf_net = MLP(dim, vf_arch, activation_fn, field="net_arch['vf']")
         self.action_head = ActionHead(action_space, self.pi_net.out_dim, log_std_init)
-        self.value_head = nn.Linear(self.vf_net.out_dim, 1)
+        self.value_head = nn.Linear(self.vf_net.out_dim, self.n_objectives)
         self.median_net: nn.Module | None = None
         if median_head:  # nested (body, head): the state-dict keys of saved BPO models
             body = MLP(self.vf_net.out_dim, pi_arch, activation_fn, field="net_arch['pi']")
@@ -197,8 +204,10 @@ class ActorCriticPolicy(nn.Module):
         return self.pi_net(features), self.vf_net(vf_features)
 
     def _value(self, latent_vf: Tensor) -> Tensor:
+        """``[B]`` values, or ``[B, n_objectives]`` for a vector critic."""
         head = self.value_head
-        return nn.functional.linear(latent_vf, head.weight, head.bias).squeeze(-1)
+        v = nn.functional.linear(latent_vf, head.weight, head.bias)
+        return v.squeeze(-1) if self.n_objectives == 1 else v
 
     def forward(
         self,

@@ -53,36 +53,44 @@ class StepInfo:
 
 
 class EpisodeStats:
-    """Returns and lengths of the episodes being played, and of the last ``window`` finished ones."""
+    """Returns and lengths of the episodes being played, and of the last ``window`` finished ones
+    (returns are arrays of ``k`` numbers for a ``k``-objective env)."""
 
     def __init__(self, window: int) -> None:
         #: ``(return, length)`` of the last finished episodes (SB3's ``ep_info_buffer``).
-        self.completed: deque[tuple[float, int]] = deque(maxlen=window)
+        self.completed: deque[tuple[Any, int]] = deque(maxlen=window)
         #: Unshaped returns of the last finished episodes, under :mod:`rlsuite.shaping` (else empty).
         self.completed_true: deque[float] = deque(maxlen=window)
         #: ``(true return, length)`` of the episodes the last vector step finished.
-        self.step_episodes: list[tuple[float, int]] = []
+        self.step_episodes: list[tuple[Any, int]] = []
         self.reset(1)
 
-    def reset(self, n_envs: int) -> None:
+    def reset(self, n_envs: int, reward_dim: int = 1) -> None:
         """Forget the episodes in progress (a new start of ``n_envs`` envs)."""
-        self.ret, self.true_ret = np.zeros(n_envs), np.zeros(n_envs)
+        self.ret = np.zeros((n_envs,) if reward_dim == 1 else (n_envs, reward_dim))
+        self.true_ret = np.zeros(n_envs)
         self.length = np.zeros(n_envs, dtype=np.int64)
 
     def update(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray, infos: Any) -> None:
-        self.ret += np.where(valid, rewards, 0.0)
-        true = original_rewards(infos, rewards)
+        self.ret += np.where(per_env(valid, rewards), rewards, 0.0)
+        true = original_rewards(infos, rewards) if rewards.ndim == 1 else None
         if true is not None:  # reward shaping is on: also track the unshaped return
             self.true_ret += np.where(valid, np.asarray(true, dtype=np.float64), 0.0)
         self.length += valid
         self.step_episodes = []
         for i in np.nonzero(done & valid)[0]:
-            self.completed.append((float(self.ret[i]), int(self.length[i])))
+            ret = float(self.ret[i]) if self.ret.ndim == 1 else self.ret[i].copy()
+            self.completed.append((ret, int(self.length[i])))
             if true is not None:
                 self.completed_true.append(float(self.true_ret[i]))
-            ret = self.ret[i] if true is None else self.true_ret[i]
-            self.step_episodes.append((float(ret), int(self.length[i])))
+                ret = float(self.true_ret[i])
+            self.step_episodes.append((ret, int(self.length[i])))
             self.ret[i], self.length[i], self.true_ret[i] = 0.0, 0, 0.0
+
+
+def per_env(flags: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Per-env ``flags [n]`` shaped to broadcast against ``like`` (``[n]`` or ``[n, k]`` rewards)."""
+    return flags.reshape(flags.shape + (1,) * (like.ndim - 1))
 
 
 def make_rollout_buffer(model: OnPolicyAlgorithm) -> RolloutBuffer:
@@ -102,7 +110,15 @@ def make_rollout_buffer(model: OnPolicyAlgorithm) -> RolloutBuffer:
         shapes, dtypes = tuple(space.shape), torch_dtype(space)
     action_dtype = torch.float32 if head.kind == "box" else torch.long
     buf = RolloutBuffer(
-        n_steps, n_envs, shapes, dtypes, head.action_dim, action_dtype, head.mask_dim, model.device
+        n_steps,
+        n_envs,
+        shapes,
+        dtypes,
+        head.action_dim,
+        action_dtype,
+        head.mask_dim,
+        model.device,
+        model.reward_dim,
     )
     for spec in model.step_infos:
         shape = buf.obs.shape if spec.kind == "observation" else (n_steps, n_envs)
@@ -127,7 +143,7 @@ def start_rollouts(model: OnPolicyAlgorithm, reset_num_timesteps: bool) -> None:
         check_finite_step(obs, None, "reset()", model.num_timesteps, model._iteration)
     model._last_obs = obs
     model._last_done = np.zeros(model.n_envs, dtype=bool)
-    model.episodes.reset(model.n_envs)
+    model.episodes.reset(model.n_envs, model.reward_dim)
     norm = model.reward_normalizer
     if norm is not None and norm.returns.numel() != model.n_envs:
         cfg = model.config
@@ -149,6 +165,13 @@ def collect_rollouts(model: OnPolicyAlgorithm, callback: BaseCallback) -> bool:
     obs_t, _ = split_masks(model.obs_to_tensor(model._last_obs))
     last_values = model.policy.predict_values(model._normalize(obs_t, update=False))
     model.compute_advantages(buf, last_values)
+    if tuple(buf.advantages.shape) != (buf.n_steps, buf.n_envs):
+        raise ValueError(
+            f"{type(model).__name__}.compute_advantages: left advantages of shape "
+            f"{tuple(buf.advantages.shape)}; the loss needs one per step, ({buf.n_steps}, {buf.n_envs}). "
+            f"With vector rewards (reward_dim={model.reward_dim}) the advantage hook must scalarise them "
+            "(e.g. buffer.advantages = buffer.advantages @ weights)"
+        )
     callback.on_rollout_end()
     return True
 
@@ -171,6 +194,12 @@ def _collect_step(model: OnPolicyAlgorithm) -> tuple[np.ndarray, np.ndarray, Any
         env_actions = np.clip(env_actions, model.action_space.low, model.action_space.high)
     new_obs, rewards, terminated, truncated, infos = model.env.step(env_actions)
     rewards = np.asarray(rewards, dtype=np.float64)
+    if rewards.shape != model.buffer.rewards.shape[1:]:
+        raise ValueError(
+            f"env.step(): got rewards of shape {rewards.shape}; expected "
+            f"{tuple(model.buffer.rewards.shape[1:])} (n_envs={n}, reward_dim={model.reward_dim} from "
+            "the env's reward_space)"
+        )
     if cfg.check_finite:
         check_finite_step(new_obs, rewards, "env.step()", model.num_timesteps + n, model._iteration)
     terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
@@ -179,7 +208,9 @@ def _collect_step(model: OnPolicyAlgorithm) -> tuple[np.ndarray, np.ndarray, Any
     buf.add(obs_n, actions, values, log_probs, torch.as_tensor(valid, device=model.device), masks)
     done = terminated | truncated
     model.episodes.update(rewards, done, valid, infos)
-    r = torch.as_tensor(np.where(valid, rewards, 0.0), dtype=torch.float32, device=model.device)
+    r = torch.as_tensor(
+        np.where(per_env(valid, rewards), rewards, 0.0), dtype=torch.float32, device=model.device
+    )
     done_t = torch.as_tensor(done | ~valid, dtype=torch.float32, device=model.device)
     if model.reward_normalizer is not None:
         r = model.reward_normalizer(r, done_t)
@@ -214,7 +245,7 @@ def final_values(model: OnPolicyAlgorithm, new_obs: Any, infos: dict[str, Any], 
         check_finite_step(batch, None, source, step, model._iteration)
     obs_t, _ = split_masks(model.obs_to_tensor(batch))
     v = model.policy.predict_values(model._normalize(obs_t, update=False))
-    out = torch.zeros(model.n_envs, device=model.device)
+    out = torch.zeros((model.n_envs, *v.shape[1:]), device=model.device)
     out[torch.as_tensor(idx, device=model.device)] = v
     return out
 

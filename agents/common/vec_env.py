@@ -70,6 +70,22 @@ def original_rewards(infos: Any, rewards: np.ndarray) -> np.ndarray | None:
     return np.where(has, vals[:, 0], rewards)
 
 
+def reward_dim(env: Any) -> int:
+    """Objectives per reward: ``k`` for a multi-objective env (MO-Gymnasium's API: a
+    ``reward_space`` Box of shape ``(k,)`` and vector rewards; on a vector env
+    ``single_reward_space`` or ``reward_space`` of one copy), else 1."""
+    space = getattr(env, "single_reward_space", None)
+    if space is None:
+        space = getattr(env, "reward_space", None)
+    if space is None and isinstance(env, gym.Env):
+        space = getattr(env.unwrapped, "reward_space", None)
+    if space is None:
+        return 1
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1 or space.shape[0] < 1:
+        raise ValueError(f"env.reward_space: got {space!r}; must be a Box of shape (k,) with k >= 1")
+    return int(space.shape[0])
+
+
 class SingleEnvVector(VectorEnv):
     """``env`` as a vector env of one copy; on an episode end it resets at once and puts the
     last observation in ``infos["final_obs"]`` (Gymnasium's ``SAME_STEP`` contract)."""
@@ -83,6 +99,8 @@ class SingleEnvVector(VectorEnv):
         self.action_space = batch_space(env.action_space, 1)
         self.metadata = {**getattr(env, "metadata", {}), "autoreset_mode": AutoresetMode.SAME_STEP}
         self.render_mode = getattr(env, "render_mode", None)
+        if reward_dim(env) > 1:  # multi-objective env: vector rewards ``[1, k]``
+            self.single_reward_space = env.unwrapped.reward_space  # type: ignore[attr-defined]
         self._mask = np.ones(1, bool)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):

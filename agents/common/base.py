@@ -39,20 +39,14 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from rlsuite.validation import check_bool, check_int
+from rlsuite.validation import check_int
 
 from .buffers import RolloutBatch, RolloutBuffer, explained_variance
 from .callbacks import BaseCallback
 from .config import OnPolicyConfig, config_to_json, config_view
 from .device import resolve_device
 from .normalize import ObservationNormalizer, RewardNormalizer, normalized_shapes
-from .observations import (
-    check_masks,
-    check_observation,
-    finite_report,
-    obs_to_tensor,
-    split_masks,
-)
+from .observations import finite_report, obs_to_tensor, predict_actions, split_masks
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
@@ -66,7 +60,7 @@ from .persistence import (
     saved_count,
     write_model_zip,
 )
-from .policies import MASK_KEY, MAX_OBJECTIVES, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
+from .policies import MAX_OBJECTIVES, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
 from .rollout import EpisodeStats, StepInfo, collect_rollouts, make_rollout_buffer, start_rollouts
 from .schedules import linear_schedule, make_schedule, schedule_from_json, schedule_to_json
 from .spaces import space_from_json, space_to_json
@@ -419,26 +413,20 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         The observation is checked against the observation space (shape, keys, numeric dtype,
         finite values; ``ValueError`` / ``TypeError`` naming the key), and masks against the
         action space (shape, 0/1 values, at least one allowed action per row)."""
-        assert self.observation_space is not None
-        deterministic = check_bool("deterministic", deterministic)
-        obs, n_rows = check_observation(observation, self.observation_space, self.device)
-        single = n_rows is None
-        if single:
-            obs = {k: v.unsqueeze(0) for k, v in obs.items()} if isinstance(obs, dict) else obs.unsqueeze(0)
-        obs, masks = split_masks(obs)
-        head = self.policy.action_head
-        if masks is not None:
-            masks = check_masks(obs[MASK_KEY], head, n_rows, f"observation[{MASK_KEY!r}]", self.device)
-        if action_masks is not None:
-            masks = check_masks(action_masks, head, n_rows, "action_masks", self.device)
+        assert self.observation_space is not None and self.action_space is not None
         self.policy.eval()
-        actions = self.policy.act(
-            self._normalize(obs, update=False), deterministic, masks, self._sample_generator
+        actions = predict_actions(
+            self.policy,
+            observation,
+            self.observation_space,
+            self.action_space,
+            self.device,
+            deterministic,
+            action_masks,
+            lambda obs: self._normalize(obs, update=False),
+            self._sample_generator,
         )
-        out = head.to_env(actions).cpu().numpy()
-        if isinstance(self.action_space, spaces.Box):
-            out = np.clip(out, self.action_space.low, self.action_space.high)
-        return (out[0] if single else out), None
+        return actions, None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:

@@ -9,13 +9,15 @@ before it reaches the rollout buffer, by :func:`check_finite_step`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from torch import Tensor
+
+from rlsuite.validation import check_bool
 
 from .policies import MASK_KEY
 from .validation import NonFiniteError
@@ -201,3 +203,37 @@ def finite_report(info: dict[str, Any]) -> str:
     """The minibatch statistics, non-finite ones first (which part of the loss broke)."""
     bad = [k for k, v in info.items() if not math.isfinite(float(v))]
     return ", ".join(f"{k}={float(info[k])}" for k in [*bad, *(k for k in info if k not in bad)])
+
+
+def predict_actions(
+    policy: Any,
+    observation: Any,
+    observation_space: spaces.Space,
+    action_space: spaces.Space,
+    device: torch.device,
+    deterministic: bool,
+    action_masks: Any,
+    normalize: Callable[[Any], Any],
+    generator: torch.Generator | None,
+) -> np.ndarray:
+    """``predict``'s work for every agent with an ``ActorCriticPolicy``-like ``policy`` (``act`` and
+    ``action_head``): check the observation and the masks (an ``action_mask`` key or
+    ``action_masks``), normalize, act, convert to the env's action (clipped to a Box). One
+    observation gives one action, a batch a batch."""
+    deterministic = check_bool("deterministic", deterministic)
+    obs, n_rows = check_observation(observation, observation_space, device)
+    single = n_rows is None
+    if single:
+        obs = {k: v.unsqueeze(0) for k, v in obs.items()} if isinstance(obs, dict) else obs.unsqueeze(0)
+    obs, masks = split_masks(obs)
+    head = policy.action_head
+    if masks is not None:
+        masks = check_masks(obs[MASK_KEY], head, n_rows, f"observation[{MASK_KEY!r}]", device)
+    if action_masks is not None:
+        masks = check_masks(action_masks, head, n_rows, "action_masks", device)
+    with torch.no_grad():
+        actions = policy.act(normalize(obs), deterministic, masks, generator)
+    out = head.to_env(actions).cpu().numpy()
+    if isinstance(action_space, spaces.Box):
+        out = np.clip(out, action_space.low, action_space.high)
+    return out[0] if single else out

@@ -48,6 +48,9 @@ class Episode:
     """With ``record=True``: the rewards ``[length]`` float64."""
     infos: list[dict[str, Any]] | None = None
     """With ``record=True``: every step's ``info``."""
+    final_observation: Any = None
+    """With ``record=True``: the observation after the last step (the next observation of the
+    last transition, as datasets of transitions need it)."""
 
 
 PolicyLike = Any
@@ -145,6 +148,7 @@ def run_episode(
         actions=actions if record else None,
         rewards=np.array(rewards, dtype=np.float64) if record else None,
         infos=infos if record else None,
+        final_observation=obs if record else None,
     )
 
 

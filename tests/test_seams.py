@@ -142,7 +142,11 @@ def test_dataset_refuses_bad_data(tmp_path):
         TransitionDataset(**{**good, "actions": np.array([None, 1, 2], dtype=object)})
     # A file holding a pickled object array is refused without unpickling it.
     np.savez(
-        tmp_path / "evil.npz", **{**good, "actions": np.array([None, 1, 2], dtype=object)}, format_version=1
+        tmp_path / "evil.npz",
+        **{**good, "actions": np.array([None, 1, 2], dtype=object)},
+        format_version=1,
+        observation_space="",
+        action_space="",
     )
     with pytest.raises(ValueError, match=r"Object arrays cannot be loaded|pickle"):
         TransitionDataset.load(tmp_path / "evil.npz")
@@ -252,3 +256,72 @@ def test_vector_rewards_need_a_scalarising_advantage_hook():
         model.learn(6)
     with pytest.raises(ValueError, match="normalize_reward: True is not supported for vector rewards"):
         PPO("MlpPolicy", TwoObjectiveChain(), normalize_reward=True)
+
+
+# ---------------------------------------------------------------- learners without an env
+def _cartpole_expert(obs):
+    """Push toward the side the pole falls to (angle + angular velocity): balances 500 steps."""
+    return int(obs[2] + 0.5 * obs[3] > 0)
+
+
+def test_offline_learner_trains_from_a_recorded_dataset_alone(tmp_path):
+    """Env -> recorded episodes -> dataset file -> a learner that never sees the env (behaviour
+    cloning, written on the seam's one hook) -> saved model -> played on new seeds."""
+    from dataclasses import dataclass
+
+    from rlsuite.agents.common.config import config_from_arguments
+    from rlsuite.agents.common.datasets import TransitionDataset
+    from rlsuite.agents.common.offline import OfflineAlgorithm, OfflineConfig
+    from rlsuite.evaluation import run_episodes
+
+    torch.set_num_threads(1)
+    env = gym.make("CartPole-v1")
+    episodes = run_episodes(env, _cartpole_expert, seeds=range(4), record=True)
+    assert all(ep.total_reward == 500 for ep in episodes)
+    data = TransitionDataset.from_episodes(episodes, env.observation_space, env.action_space)
+    assert len(data) == 2000 and data.truncations.sum() == 4 and not data.terminations.any()
+    np.testing.assert_array_equal(
+        data.next_observations[:-1][~data.truncations[:-1]], data.observations[1:][~data.truncations[:-1]]
+    )
+    data.save(tmp_path / "expert.npz")
+
+    @dataclass(frozen=True)
+    class BCConfig(OfflineConfig):
+        pass
+
+    class BC(OfflineAlgorithm):
+        config_class = BCConfig
+
+        def __init__(
+            self,
+            policy,
+            dataset,
+            learning_rate=1e-3,
+            batch_size=64,
+            seed=None,
+            device="auto",
+            gamma=0.99,
+            max_grad_norm=10.0,
+            tensorboard_log=None,
+            policy_kwargs=None,
+            verbose=0,
+            check_finite=True,
+            _init_setup_model=True,
+        ):
+            super().__init__(policy, dataset, config_from_arguments(BCConfig, locals()), _init_setup_model)
+
+        def compute_loss(self, batch):
+            out = self.policy.evaluate_actions(
+                batch.observations, batch.actions.reshape(len(batch.actions), -1)
+            )
+            loss = -out.log_prob.mean()
+            return loss, {"nll": float(loss.detach())}
+
+    model = BC("MlpPolicy", TransitionDataset.load(tmp_path / "expert.npz"), seed=0).learn(1500)
+    model.save(tmp_path / "bc.zip")
+    loaded = BC.load(tmp_path / "bc.zip")
+    assert loaded.num_timesteps == 1500 and loaded.config.learning_rate == 1e-3
+    returns = [ep.total_reward for ep in run_episodes(env, loaded, seeds=[100, 101, 102], deterministic=True)]
+    assert min(returns) >= 400, returns
+    with pytest.raises(ValueError, match="no observation_space"):
+        BC("MlpPolicy", TransitionDataset.from_episodes(episodes))

@@ -44,19 +44,17 @@ from rlsuite.validation import check_int
 from .buffers import RolloutBatch, RolloutBuffer, explained_variance
 from .callbacks import BaseCallback
 from .config import OnPolicyConfig, config_to_json, config_view
-from .device import resolve_device
+from .device import resolve_device, seeded_generators
 from .normalize import ObservationNormalizer, RewardNormalizer, normalized_shapes
 from .observations import finite_report, obs_to_tensor, predict_actions, split_masks
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
-    check_model_class,
     check_optimizer_state,
     check_state_dict,
     meta_state_dict,
     policy_kwargs_to_json,
-    read_model_zip,
-    saved_config,
+    read_saved_agent,
     saved_count,
     write_model_zip,
 )
@@ -211,14 +209,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
     def _setup_model(self) -> None:
         assert self.observation_space is not None and self.action_space is not None
         cfg = self.config
-        if cfg.seed is not None:
-            torch.manual_seed(cfg.seed)
-        self._generator = torch.Generator(device="cpu")
-        self._generator.manual_seed(
-            cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**31 - 1, ()))
-        )
-        self._sample_generator = torch.Generator(device=self.device)
-        self._sample_generator.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=self._generator)))
+        self._generator, self._sample_generator = seeded_generators(cfg.seed, self.device)
         kwargs = self._policy_kwargs()
         self.policy = self.policy_class(self.observation_space, self.action_space, **kwargs).to(self.device)
         self.optimizer = make_adam(self.policy, self.lr_schedule(1.0))
@@ -477,12 +468,9 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         ``"learning_rate"``, ...). Every tensor is checked against the model's shapes before it is
         copied in. Raises ``ValueError`` for a malformed or foreign file, or when ``env``'s spaces
         differ from the saved ones."""
-        data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth", "normalizers.pth"))
-        check_model_class(data, cls, path)
-        policy, config = saved_config(
-            data, cls.policy_aliases, cls.config_class, custom_objects, kwargs, schedule_from_json
+        data, states, policy, config = read_saved_agent(
+            cls, path, ("policy.pth", "policy.optimizer.pth", "normalizers.pth"), custom_objects, kwargs
         )
-        config.pop("device", None)
         model = cls(policy, None, device=device, _init_setup_model=False, **config)  # type: ignore[call-arg]
         model.observation_space = space_from_json(data.get("observation_space"), "observation_space")
         model.action_space = space_from_json(data.get("action_space"), "action_space")

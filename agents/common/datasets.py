@@ -11,23 +11,31 @@ as a plain ``.npz`` that is read back without pickle.
 
 from __future__ import annotations
 
+import json
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import Tensor
 
 from rlsuite.files import atomic_write
 from rlsuite.validation import check_int
 
+from .spaces import space_from_json, space_to_json
+
 #: Version of the ``.npz`` layout written by :meth:`TransitionDataset.save`.
 DATASET_FORMAT_VERSION = 1
 #: Largest ``.npz`` :meth:`TransitionDataset.load` reads (uncompressed bytes of all arrays).
 MAX_DATASET_BYTES = 8 * 1024**3
+
+
+#: The array columns of a dataset, in order.
+ARRAY_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminations", "truncations")
 
 
 class TransitionBatch(NamedTuple):
@@ -58,9 +66,13 @@ class TransitionDataset:
     terminations: np.ndarray
     #: ``[n]`` bool: the episode was cut after this step (bootstrap from ``next_observations``).
     truncations: np.ndarray
+    #: The env's observation space (Box observations); a learner builds its networks from it.
+    observation_space: spaces.Space | None = None
+    #: The env's action space.
+    action_space: spaces.Space | None = None
 
     def __post_init__(self) -> None:
-        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        arrays = {name: np.asarray(getattr(self, name)) for name in ARRAY_FIELDS}
         n = arrays["observations"].shape[0] if arrays["observations"].ndim else 0
         if n == 0:
             raise ValueError("observations: empty; a dataset needs at least one transition")
@@ -86,9 +98,65 @@ class TransitionDataset:
             raise ValueError(
                 "terminations/truncations: the last episode is not closed (last row has neither)"
             )
+        self._check_spaces(arrays)
         for name, arr in arrays.items():
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
+
+    def _check_spaces(self, arrays: dict[str, np.ndarray]) -> None:
+        obs_space, act_space = self.observation_space, self.action_space
+        if obs_space is not None:
+            if not isinstance(obs_space, spaces.Box):
+                raise ValueError(f"observation_space: got {obs_space!r}; datasets hold Box observations")
+            if arrays["observations"].shape[1:] != obs_space.shape:
+                raise ValueError(
+                    f"observations: rows of shape {arrays['observations'].shape[1:]}; the observation "
+                    f"space is {obs_space.shape}"
+                )
+        if isinstance(act_space, spaces.Discrete):
+            a = arrays["actions"]
+            if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+                raise ValueError(
+                    f"actions: got {a.dtype} {a.shape}; Discrete actions are one integer per row"
+                )
+            if a.min() < act_space.start or a.max() >= act_space.start + act_space.n:
+                raise ValueError(f"actions: values outside {act_space!r}")
+        elif isinstance(act_space, spaces.Box) and arrays["actions"].shape[1:] != act_space.shape:
+            raise ValueError(
+                f"actions: rows of shape {arrays['actions'].shape[1:]}; the action space is {act_space.shape}"
+            )
+        elif act_space is not None and not isinstance(act_space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(f"action_space: got {act_space!r}; datasets hold Discrete or Box actions")
+
+    @classmethod
+    def from_episodes(
+        cls,
+        episodes: Sequence[Any],
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+    ) -> TransitionDataset:
+        """A dataset from episodes recorded by :func:`rlsuite.evaluation.run_episode` with
+        ``record=True`` (observations, actions, rewards, final observation, terminated)."""
+        cols: dict[str, list[Any]] = {name: [] for name in ARRAY_FIELDS}
+        for i, ep in enumerate(episodes):
+            if getattr(ep, "observations", None) is None or ep.length == 0:
+                raise ValueError(f"episodes[{i}]: not recorded (run_episode(..., record=True)) or empty")
+            obs = [np.asarray(o) for o in ep.observations]
+            cols["observations"] += obs
+            cols["next_observations"] += [*obs[1:], np.asarray(ep.final_observation)]
+            cols["actions"] += [np.asarray(a) for a in ep.actions]
+            cols["rewards"].append(np.asarray(ep.rewards))
+            end = np.zeros(ep.length, dtype=bool)
+            end[-1] = True
+            cols["terminations"].append(end & ep.terminated)
+            cols["truncations"].append(end & (not ep.terminated))
+        if not episodes:
+            raise ValueError("episodes: empty; a dataset needs at least one episode")
+        stacked = {
+            k: np.concatenate(v) if k in ("rewards", "terminations", "truncations") else np.stack(v)
+            for k, v in cols.items()
+        }
+        return cls(**stacked, observation_space=observation_space, action_space=action_space)
 
     def __len__(self) -> int:
         return int(self.observations.shape[0])
@@ -141,8 +209,11 @@ class TransitionDataset:
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> None:
         """Write an uncompressed ``.npz`` (atomically; no pickled objects)."""
-        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        arrays: dict[str, Any] = {name: getattr(self, name) for name in ARRAY_FIELDS}
         arrays["format_version"] = np.asarray(DATASET_FORMAT_VERSION)
+        for name in ("observation_space", "action_space"):  # JSON text, never a pickle
+            space = getattr(self, name)
+            arrays[name] = np.asarray("" if space is None else json.dumps(space_to_json(space)))
         with atomic_write(Path(path), "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -158,16 +229,16 @@ class TransitionDataset:
             raise ValueError(f"{path}: not a dataset file written by TransitionDataset.save ({e})") from e
         if total > MAX_DATASET_BYTES:
             raise ValueError(f"{path}: {total} bytes of arrays; at most {MAX_DATASET_BYTES} are read")
-        names = {f.name for f in fields(cls)}
+        names = {*ARRAY_FIELDS, "observation_space", "action_space", "format_version"}
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
-            if keys != names | {"format_version"}:
-                raise ValueError(
-                    f"{path}: arrays {sorted(keys)}; expected {sorted(names | {'format_version'})}"
-                )
+            if keys != names:
+                raise ValueError(f"{path}: arrays {sorted(keys)}; expected {sorted(names)}")
             version = int(data["format_version"])
             if version != DATASET_FORMAT_VERSION:
-                raise ValueError(
-                    f"{path}: format_version {version}; rlsuite reads {DATASET_FORMAT_VERSION}"
-                )
-            return cls(**{name: data[name] for name in names})
+                raise ValueError(f"{path}: format_version {version}; rlsuite reads {DATASET_FORMAT_VERSION}")
+            found = {}
+            for name in ("observation_space", "action_space"):
+                text = str(data[name])
+                found[name] = space_from_json(json.loads(text), name) if text else None
+            return cls(**{name: data[name] for name in ARRAY_FIELDS}, **found)

@@ -26,3 +26,16 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device: got {device!r} but MPS is not available")
     return dev
+
+
+def seeded_generators(seed: int | None, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
+    """An agent's two random streams, from ``seed`` (or from torch's global stream when None):
+    a CPU generator (minibatch order) and one on ``device`` (action sampling). With a seed,
+    ``torch.manual_seed(seed)`` is set first, so the networks built next are seeded too."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31 - 1, ())))
+    sample = torch.Generator(device=device)
+    sample.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=generator)))
+    return generator, sample

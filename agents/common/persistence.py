@@ -204,6 +204,28 @@ def saved_config(
     return policy, config
 
 
+def read_saved_agent(
+    cls: Any,
+    path: str | Path,
+    members: tuple[str, ...],
+    custom_objects: Mapping[str, Any] | None,
+    overrides: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], Any, dict[str, Any]]:
+    """The first half of every agent's ``load``: ``(data, states, policy class, constructor
+    arguments)`` of a file written for ``cls`` (its ``policy_aliases`` and ``config_class``), the
+    class checked, schedules decoded, ``custom_objects`` and ``overrides`` applied; the saved
+    device dropped (``load(device=...)`` decides)."""
+    from .schedules import schedule_from_json
+
+    data, states = read_model_zip(path, members)
+    check_model_class(data, cls, path)
+    policy, config = saved_config(
+        data, cls.policy_aliases, cls.config_class, custom_objects, overrides, schedule_from_json
+    )
+    config.pop("device", None)
+    return data, states, policy, config
+
+
 def saved_count(
     data: Mapping[str, Any], key: str, default: int = 0, low: int = 0, high: int | None = None
 ) -> int:

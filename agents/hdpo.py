@@ -15,6 +15,9 @@ kept and training stops after ``patience`` epochs without improvement. :meth:`HD
 gives the long-run average cost on independent test traces (5000 periods, 3000 warm-up in the
 paper), optionally with orders rounded to integers.
 
+The hyperparameters are a frozen dataclass, :class:`HDPOConfig` (``model.config``), saved in the
+model's zip and restored through the same class, as for the on-policy agents.
+
 >>> model = HDPO("MlpPolicy", "InvMgmt-SingleStore-v0", env_kwargs={"lead_time": 1}, seed=0)
 >>> model.learn(epochs=300)
 >>> model.evaluate(n_traces=4096, periods=5000, warmup=3000)["avg_cost"]
@@ -29,7 +32,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +55,10 @@ from rlsuite.validation import (
     check_seed,
 )
 
-from .common.base import (
-    _saved_count,
-    _schedule,
-    _schedule_from_json,
-    _schedule_to_json,
-    clip_grad_norm,
-    resolve_device,
-)
-from .common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
-from .common.logger import Logger, next_run_dir
+from .common.callbacks import BaseCallback
+from .common.config import config_from_arguments, config_to_json, config_view
+from .common.device import resolve_device
+from .common.optim import clip_grad_norm
 from .common.persistence import (
     ParametersMixin,
     check_env_id,
@@ -71,12 +69,110 @@ from .common.persistence import (
     policy_kwargs_to_json,
     read_model_zip,
     saved_config,
+    saved_count,
     write_model_zip,
 )
-from .common.validation import NonFiniteError, accepted_kwargs, check_callbacks, check_kwargs_keys
+from .common.schedules import Schedule, check_schedule, make_schedule, schedule_from_json
+from .common.training import setup_learn
+from .common.validation import NonFiniteError, accepted_kwargs, check_kwargs_keys
 from .inventory_policies import INVENTORY_POLICY_ALIASES, InventoryPolicyNet
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass(frozen=True)
+class HDPOConfig:
+    """HDPO's hyperparameters: the fixed data sets, the rollouts, Adam and the dev-set checkpoint.
+    Its fields are HDPO's constructor parameters (less ``policy``, ``env`` and ``env_kwargs``,
+    which describe the network), with the same defaults."""
+
+    learning_rate: float | Schedule = 3e-3
+    """Adam's step size, or a schedule of progress_remaining (1 -> 0) (HDPO: 3e-3 one-store MLP, 1e-3 GNN)."""
+    batch_size: int = 1024
+    """Traces per gradient step (<= n_train)."""
+    n_train: int = 8192
+    """Size of the fixed train set of demand traces (an epoch is one pass over it)."""
+    n_dev: int = 4096
+    """Size of the fixed dev set of demand traces (picks the checkpoint)."""
+    train_periods: int = 50
+    """Periods simulated per trace in a gradient step."""
+    train_warmup: int = 30
+    """First periods left out of the reported training cost (the loss includes them, as in the paper)."""
+    dev_periods: int = 100
+    """Periods simulated per dev trace."""
+    dev_warmup: int = 60
+    """First periods left out of the dev cost."""
+    eval_every: int = 10
+    """Epochs between dev evaluations."""
+    patience: int | None = None
+    """Stop after this many epochs without a better dev cost (None: never)."""
+    max_grad_norm: float | None = None
+    """Largest global L2 norm of the gradient (clipped above it; None: no clipping)."""
+    random_initial_state: bool = True
+    """Start rollouts from U[0, 1] x mean demand per inventory slot (as HDPO), not the env's start state."""
+    dtype: str = "float32"
+    """Floating-point type of the simulator and the policy: 'float32' (fast) or 'float64'."""
+    policy_kwargs: dict[str, Any] | None = None
+    """Keyword arguments of the policy class (net_arch, activation_fn, feasibility, init, ...)."""
+    tensorboard_log: str | None = None
+    """Folder of TensorBoard and CSV runs (None: stdout only, when verbose >= 1)."""
+    verbose: int = 0
+    """0: silent; 1: the logger prints a table every log_interval epochs, and early stopping is announced."""
+    seed: int | None = None
+    """Seed of the policy's initialization, the train/dev traces, the start states and the batch order."""
+    device: str | torch.device = "auto"
+    """'auto' (CUDA when present: HDPO simulates thousands of traces per step), 'cpu', 'cuda', 'cuda:N'."""
+    check_finite: bool = True
+    """Stop learn at the first non-finite training cost, before the parameters are updated with it."""
+
+    def __post_init__(self) -> None:
+        self._set("learning_rate", check_schedule(self.learning_rate, "learning_rate"))
+        for name in ("batch_size", "n_train", "n_dev", "train_periods", "dev_periods", "eval_every"):
+            self._set(name, check_int(name, getattr(self, name), 1))
+        if self.batch_size > self.n_train:
+            raise ValueError(f"batch_size: got {self.batch_size}, larger than n_train = {self.n_train}")
+        self._set("train_warmup", check_int("train_warmup", self.train_warmup, 0, self.train_periods - 1))
+        self._set("dev_warmup", check_int("dev_warmup", self.dev_warmup, 0, self.dev_periods - 1))
+        if self.patience is not None:
+            self._set("patience", check_int("patience", self.patience, 1))
+        norm = check_optional_real("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+        self._set("max_grad_norm", norm)
+        for name in ("random_initial_state", "check_finite"):
+            self._set(name, check_bool(name, getattr(self, name)))
+        self._set("dtype", check_choice("dtype", self.dtype, sorted(_DTYPES)))
+        self._set("policy_kwargs", check_mapping("policy_kwargs", self.policy_kwargs))
+        self._set("tensorboard_log", check_optional_str("tensorboard_log", self.tensorboard_log))
+        self._set("verbose", check_int("verbose", self.verbose, 0))
+        self._set("seed", check_seed("seed", self.seed))
+        resolve_device(self.device)  # checked here, resolved by the model
+
+    def _set(self, name: str, value: Any) -> None:
+        """Store a checked (canonical-typed) value in the frozen config."""
+        object.__setattr__(self, name, value)
+
+
+def _hdpo_device(device: str | torch.device) -> torch.device:
+    """Unlike the on-policy agents (small batches, env-bound), HDPO simulates thousands of traces
+    per step: ``"auto"`` picks CUDA when present."""
+    if isinstance(device, str) and device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(device)
+
+
+@dataclass
+class _LearnRun:
+    """What one ``learn`` call carries from one gradient step to the next."""
+
+    best_state: dict[str, Any] | None
+    """The parameters with the best dev cost so far (None: keep the current ones)."""
+    start_steps: int
+    """num_timesteps when learn started (for the logged fps)."""
+    since_best: int = 0
+    """Epochs since the dev cost last improved."""
+    costs: list[float] = field(default_factory=list)
+    """Training costs (after the warm-up) of the gradient steps since the last log dump."""
+    start: float = field(default_factory=time.perf_counter)
+    """When learn started (perf_counter seconds)."""
 
 
 def _core_description(env: Any, env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -156,7 +252,9 @@ def _build_core(desc: dict[str, Any], dtype: torch.dtype, device: torch.device) 
 
 class HDPO(ParametersMixin):
     """HDPO with Stable-Baselines3's surface (``learn``, ``predict``, ``save``, ``load``,
-    callbacks, logger, progress bar, ``device="auto"``).
+    callbacks, logger, progress bar, ``device="auto"``). Each hyperparameter is documented on
+    :class:`HDPOConfig` (``model.config``); learning rates for the base-stock policies: HDPO uses
+    0.5 on raw levels, ours are in units of the mean demand (use ~0.05).
 
     Args:
         policy: ``"MlpPolicy"`` (HDPO's vanilla MLP), ``"GNNPolicy"`` (torch-geometric),
@@ -165,31 +263,26 @@ class HDPO(ParametersMixin):
         env: an ``InvMgmt`` id (with ``env_kwargs``), an ``InvMgmt`` env (single or vector) or an
             ``InventoryCore``. Any other env raises ``ValueError``: HDPO needs the simulator's
             gradients.
-        learning_rate: Adam's step size, or a schedule of the remaining progress (1 -> 0), e.g.
-            ``linear_schedule(1e-2, 1e-3)`` (HDPO: 3e-3 for the one-store MLP, 1e-3 GNN, 0.5 base stock
-            on raw levels; our base-stock levels are in units of the mean demand, use ~0.05).
-        batch_size: traces per gradient step.
-        n_train, n_dev: sizes of the fixed train and dev sets of traces.
-        train_periods, train_warmup: rollout length per step and the periods excluded from the
-            reported training cost (the loss includes them, as in the paper).
-        dev_periods, dev_warmup: the same for the dev evaluation.
-        eval_every: epochs between dev evaluations (an epoch is one pass over the train set).
-        patience: stop after this many epochs without a better dev cost (None: never).
-        max_grad_norm: global gradient-norm clip (None: no clipping).
-        random_initial_state: start rollouts from random on-hand and pipeline inventories
-            (U[0, 1] x mean demand per slot, as HDPO) instead of the env's initial state.
-        dtype: ``"float32"`` (default, fast) or ``"float64"`` for the simulator and the policy.
-        check_finite: stop ``learn`` with an error naming the epoch at the first non-finite
-            training cost, before the parameters are updated with it.
+        env_kwargs: keyword arguments of ``gym.make`` when ``env`` is an id (saved with the
+            network's description, not in the config).
     """
 
     policy_aliases = INVENTORY_POLICY_ALIASES
+
+    config: HDPOConfig
+    learning_rate = config_view("learning_rate", "The learning rate or its schedule (config).")
+    batch_size = config_view("batch_size", "Traces per gradient step (config).")
+    max_grad_norm = config_view("max_grad_norm", "Gradient clip norm (config).")
+    tensorboard_log = config_view("tensorboard_log", "TensorBoard/CSV run folder (config).")
+    policy_kwargs = config_view("policy_kwargs", "Keyword arguments of the policy class (config).")
+    verbose = config_view("verbose", "Verbosity (config).")
+    seed = config_view("seed", "Seed (config).")
 
     def __init__(
         self,
         policy: str | type[InventoryPolicyNet] = "MlpPolicy",
         env: Any = None,
-        learning_rate: float = 3e-3,
+        learning_rate: float | Schedule = 3e-3,
         batch_size: int = 1024,
         n_train: int = 8192,
         n_dev: int = 4096,
@@ -220,38 +313,15 @@ class HDPO(ParametersMixin):
         else:
             raise TypeError(f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or a class")
         self.policy_name = policy if isinstance(policy, str) else f"{policy.__module__}:{policy.__qualname__}"
-        self.learning_rate = learning_rate
-        self.lr_schedule = _schedule(learning_rate, "learning_rate")
-        self.batch_size = check_int("batch_size", batch_size, 1)
-        self.n_train = check_int("n_train", n_train, 1)
-        self.n_dev = check_int("n_dev", n_dev, 1)
-        if self.batch_size > self.n_train:
-            raise ValueError(f"batch_size: got {batch_size}, larger than n_train = {n_train}")
-        self.train_periods = check_int("train_periods", train_periods, 1)
-        self.dev_periods = check_int("dev_periods", dev_periods, 1)
-        self.train_warmup = check_int("train_warmup", train_warmup, 0, self.train_periods - 1)
-        self.dev_warmup = check_int("dev_warmup", dev_warmup, 0, self.dev_periods - 1)
-        self.eval_every = check_int("eval_every", eval_every, 1)
-        self.patience = None if patience is None else check_int("patience", patience, 1)
-        self.max_grad_norm = check_optional_real("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
-        self.random_initial_state = check_bool("random_initial_state", random_initial_state)
-        self.dtype_name = check_choice("dtype", dtype, sorted(_DTYPES))
-        self.dtype = _DTYPES[dtype]
-        self.policy_kwargs = check_mapping("policy_kwargs", policy_kwargs)
+        self.config = config_from_arguments(HDPOConfig, locals())
+        self.lr_schedule = make_schedule(self.config.learning_rate, "learning_rate")
+        self.dtype = _DTYPES[self.config.dtype]
         is_class = isinstance(self.policy_class, type)
         allowed = accepted_kwargs(
             self.policy_class.__init__ if is_class else self.policy_class, 2 if is_class else 1
         )
-        check_kwargs_keys("policy_kwargs", self.policy_kwargs, allowed)  # after self (a class) and core
-        self.tensorboard_log = check_optional_str("tensorboard_log", tensorboard_log)
-        self.verbose = check_int("verbose", verbose, 0)
-        self.seed = check_seed("seed", seed)
-        self.check_finite = check_bool("check_finite", check_finite)
-        # Unlike the on-policy agents (small batches, env-bound), HDPO simulates thousands of traces
-        # per step: "auto" picks CUDA when present.
-        if isinstance(device, str) and device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = resolve_device(device)
+        check_kwargs_keys("policy_kwargs", self.config.policy_kwargs, allowed)  # after self (a class), core
+        self.device = _hdpo_device(self.config.device)
         if _description is None:
             if env is None:
                 raise ValueError("env: needed to build the model (or load a saved one with HDPO.load)")
@@ -263,17 +333,18 @@ class HDPO(ParametersMixin):
         self.epochs_done = 0
         self.best_dev_cost = math.inf
         self.dev_history: list[tuple[int, float]] = []
-        self._logger: Logger | None = None
-        self.n_envs = self.batch_size * self.train_periods  # timesteps per gradient step (progress bar)
+        self._logger = None
+        self.n_envs = self.config.batch_size * self.config.train_periods  # timesteps per step (progress bar)
         self._setup_model()
 
     # ------------------------------------------------------------------ setup
     def _setup_model(self) -> None:
-        if self.seed is not None:
-            torch.manual_seed(self.seed)
+        cfg = self.config
+        if cfg.seed is not None:
+            torch.manual_seed(cfg.seed)
         self.core = _build_core(self.description, self.dtype, self.device)
         try:
-            self.policy: InventoryPolicyNet = self.policy_class(self.core, **self.policy_kwargs)
+            self.policy: InventoryPolicyNet = self.policy_class(self.core, **cfg.policy_kwargs)
         except TypeError as e:  # a wrong type, or a key the policy does not take
             raise TypeError(f"policy_kwargs: {e}") from e
         self.policy.to(device=self.device, dtype=self.dtype)
@@ -283,19 +354,26 @@ class HDPO(ParametersMixin):
         self._params = [p for p in self.policy.parameters() if p.requires_grad]
         self._data: dict[str, Any] | None = None
 
+    def _dataset(self) -> dict[str, Any]:
+        """The fixed train and dev sets (demand traces and start states) and the generator of the
+        batch order, drawn from ``seed`` on first use."""
+        if self._data is None:
+            self._data = self._make_data()
+        return self._data
+
     def _make_data(self) -> dict[str, Any]:
-        """The fixed train and dev sets (demand traces and start states) drawn from ``seed``."""
-        seed = self.seed if self.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        cfg = self.config
+        seed = cfg.seed if cfg.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
         ss = np.random.SeedSequence([seed, 1706])
         s_train, s_dev, s_init, s_perm = (int(c.generate_state(1)[0]) for c in ss.spawn(4))
         core = self.core
         as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
         rng = np.random.default_rng(s_init)
         return {
-            "train": as_t(sample_traces(core, self.n_train, self.train_periods, s_train)),
-            "train_init": initial_states(core, self.n_train, rng, self.random_initial_state),
-            "dev": as_t(sample_traces(core, self.n_dev, self.dev_periods, s_dev)),
-            "dev_init": initial_states(core, self.n_dev, rng, self.random_initial_state),
+            "train": as_t(sample_traces(core, cfg.n_train, cfg.train_periods, s_train)),
+            "train_init": initial_states(core, cfg.n_train, rng, cfg.random_initial_state),
+            "dev": as_t(sample_traces(core, cfg.n_dev, cfg.dev_periods, s_dev)),
+            "dev_init": initial_states(core, cfg.n_dev, rng, cfg.random_initial_state),
             "perm": torch.Generator().manual_seed(s_perm),
         }
 
@@ -305,11 +383,9 @@ class HDPO(ParametersMixin):
 
     def dev_cost(self) -> float:
         """Mean cost per period after ``dev_warmup`` on the dev set (no gradient)."""
-        if self._data is None:
-            self._data = self._make_data()
-        d = self._data
+        d = self._dataset()
         self.policy.eval()
-        res = long_run_cost(self.core, self._policy_fn, d["dev"], self.dev_warmup, d["dev_init"])
+        res = long_run_cost(self.core, self._policy_fn, d["dev"], self.config.dev_warmup, d["dev_init"])
         self.policy.train()
         return res["avg_cost"]
 
@@ -327,114 +403,144 @@ class HDPO(ParametersMixin):
         """Train for ``epochs`` passes over the train set, or ``total_timesteps`` simulated
         trace-periods (``batch_size * train_periods`` per gradient step). Logs every
         ``log_interval`` epochs. Ends with the best dev-cost parameters loaded. Returns ``self``."""
-        if (epochs is None) == (total_timesteps is None):
-            raise ValueError("learn: pass exactly one of total_timesteps or epochs")
-        steps_per_epoch = math.ceil(self.n_train / self.batch_size)
-        per_step = self.batch_size * self.train_periods
-        if epochs is not None:
-            n_steps = check_int("epochs", epochs, 1) * steps_per_epoch
-        else:
-            n_steps = math.ceil(check_int("total_timesteps", total_timesteps, 1) / per_step)
-        log_interval = check_int("log_interval", log_interval, 0)
-        tb_log_name = check_optional_str("tb_log_name", tb_log_name)
-        reset_num_timesteps = check_bool("reset_num_timesteps", reset_num_timesteps)
-        progress_bar = check_bool("progress_bar", progress_bar)
-        callbacks = check_callbacks("callback", callback)
-        if reset_num_timesteps:
+        n_steps = self._gradient_steps(total_timesteps, epochs)
+        setup = setup_learn(self, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
+        if setup.reset_num_timesteps:
             self.num_timesteps, self._n_updates, self.epochs_done = 0, 0, 0
             self.best_dev_cost, self.dev_history = math.inf, []
-        if self._data is None:
-            self._data = self._make_data()
-        d = self._data
-        if self.tensorboard_log is not None:
-            run = next_run_dir(self.tensorboard_log, tb_log_name or "HDPO")
-            self._logger = Logger(run, (["stdout"] if self.verbose >= 1 else []) + ["csv", "tensorboard"])
-        if progress_bar:
-            callbacks = [*callbacks, ProgressBarCallback()]
-        cb = CallbackList(callbacks)
-        cb.init_callback(self)  # type: ignore[arg-type]
-        total = self.num_timesteps + n_steps * per_step
-        cb.on_training_start({"total_timesteps": total})
-        best_state = copy.deepcopy(self.policy.state_dict()) if math.isfinite(self.best_dev_cost) else None
-        since_best = 0
-        start, start_steps = time.perf_counter(), self.num_timesteps
-        losses: list[float] = []
-        order = torch.randperm(self.n_train, generator=d["perm"]).to(self.device)
-        pos = 0
+        cb = setup.callback
+        cb.on_training_start({"total_timesteps": self.num_timesteps + n_steps * self.n_envs})
+        run = self._start_run()
         self.policy.train()
-        for step in range(n_steps):
-            lr = self.lr_schedule(1.0 - step / n_steps)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            if pos >= self.n_train:
-                order, pos = torch.randperm(self.n_train, generator=d["perm"]).to(self.device), 0
-            idx = order[pos : pos + self.batch_size]
-            pos += self.batch_size
-            init = InventoryState(*(x[idx] for x in d["train_init"]))
-            rewards, _ = simulate(self.core, self._policy_fn, d["train"][idx], init)
-            loss = -rewards.mean()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # One host sync for both the loss and the reported cost, before the update.
-            loss_value, cost = torch.stack(
-                [loss.detach(), -rewards[:, self.train_warmup :].mean().detach()]
-            ).tolist()
-            if self.check_finite and not math.isfinite(loss_value):
-                raise NonFiniteError(
-                    f"learn: non-finite training cost {loss_value} in epoch {self.epochs_done + 1} "
-                    f"(gradient step {self._n_updates + 1}, num_timesteps={self.num_timesteps}); the "
-                    "parameters were not updated. Lower learning_rate or set max_grad_norm; "
-                    "check_finite=False turns this check off"
-                )
-            if self.max_grad_norm is not None:
-                grad_norm = float(clip_grad_norm(self._params, self.max_grad_norm))
-                self.logger.record("train/grad_norm", grad_norm)
-            self.optimizer.step()
-            self._n_updates += 1
-            self.num_timesteps += len(idx) * self.train_periods
-            losses.append(cost)
+        for step, (idx, ends_epoch) in enumerate(self._minibatches(n_steps)):
+            self._set_learning_rate(1.0 - step / n_steps)
+            loss, cost = self._gradient_step(idx)
+            run.costs.append(cost)
             cb.update_locals({"loss": loss})
             if not cb.on_step():
                 break
-            if pos >= self.n_train:  # end of an epoch
-                self.epochs_done += 1
-                if self.epochs_done % self.eval_every == 0:
-                    dev = self.dev_cost()
-                    self.dev_history.append((self.epochs_done, dev))
-                    if dev < self.best_dev_cost - 1e-12:
-                        self.best_dev_cost, since_best = dev, 0
-                        best_state = copy.deepcopy(self.policy.state_dict())
-                    else:
-                        since_best += self.eval_every
-                    self.logger.record("train/dev_cost", dev)
-                    self.logger.record("train/best_dev_cost", self.best_dev_cost)
-                if log_interval and self.epochs_done % log_interval == 0:
-                    self._dump_logs(losses, start, start_steps)
-                    losses = []
-                if self.patience is not None and since_best >= self.patience:
-                    if self.verbose >= 1:
-                        print(f"Early stopping after {self.epochs_done} epochs (no dev improvement)")
+            if ends_epoch:
+                self._end_epoch(run)
+                if setup.log_interval and self.epochs_done % setup.log_interval == 0:
+                    self._dump_logs(run)
+                if self._stop_early(run):
                     break
-        last = self.dev_history[-1][0] if self.dev_history else -1
-        if self.epochs_done > 0 and last != self.epochs_done:  # the final parameters compete too
-            dev = self.dev_cost()
-            self.dev_history.append((self.epochs_done, dev))
-            if dev < self.best_dev_cost - 1e-12:
-                self.best_dev_cost, best_state = dev, None
-        if best_state is not None:
-            self.policy.load_state_dict(best_state)
+        self._keep_best(run)
         cb.on_training_end()
         return self
 
-    def _dump_logs(self, losses: list[float], start: float, start_steps: int) -> None:
-        elapsed = max(time.perf_counter() - start, 1e-9)
+    def _gradient_steps(self, total_timesteps: int | None, epochs: int | None) -> int:
+        """Gradient steps of a ``learn`` call: ``epochs`` x ceil(n_train / batch_size), or
+        ``total_timesteps`` / (batch_size x train_periods) rounded up."""
+        if (epochs is None) == (total_timesteps is None):
+            raise ValueError("learn: pass exactly one of total_timesteps or epochs")
+        cfg = self.config
+        if epochs is not None:
+            return check_int("epochs", epochs, 1) * math.ceil(cfg.n_train / cfg.batch_size)
+        return math.ceil(check_int("total_timesteps", total_timesteps, 1) / self.n_envs)
+
+    def _start_run(self) -> _LearnRun:
+        """A learn call's state; a model that already has a dev cost starts with its parameters as
+        the best (they are the best of the previous call)."""
+        best = copy.deepcopy(self.policy.state_dict()) if math.isfinite(self.best_dev_cost) else None
+        return _LearnRun(best, start_steps=self.num_timesteps)
+
+    def _minibatches(self, n_steps: int) -> Iterator[tuple[Tensor, bool]]:
+        """Indices of the train traces of each of ``n_steps`` gradient steps, and whether the batch
+        ends an epoch: each epoch is one pass over a new permutation (its last batch may be smaller)."""
+        n_train, size, perm = self.config.n_train, self.config.batch_size, self._dataset()["perm"]
+        order, pos = torch.randperm(n_train, generator=perm).to(self.device), 0
+        for _ in range(n_steps):
+            if pos >= n_train:
+                order, pos = torch.randperm(n_train, generator=perm).to(self.device), 0
+            yield order[pos : pos + size], pos + size >= n_train
+            pos += size
+
+    def _set_learning_rate(self, progress_remaining: float) -> None:
+        lr = self.lr_schedule(progress_remaining)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _gradient_step(self, idx: Tensor) -> tuple[Tensor, float]:
+        """One Adam step on the mean cost per period of the train traces ``idx``, simulated from
+        their start states (warm-up periods included in the loss, as in the paper). Returns the
+        loss and the training cost after the warm-up (the reported figure)."""
+        cfg, data = self.config, self._dataset()
+        init = InventoryState(*(x[idx] for x in data["train_init"]))
+        rewards, _ = simulate(self.core, self._policy_fn, data["train"][idx], init)
+        loss = -rewards.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # One host sync for both the loss and the reported cost, before the update.
+        loss_value, cost = torch.stack(
+            [loss.detach(), -rewards[:, cfg.train_warmup :].mean().detach()]
+        ).tolist()
+        if cfg.check_finite and not math.isfinite(loss_value):
+            raise NonFiniteError(
+                f"learn: non-finite training cost {loss_value} in epoch {self.epochs_done + 1} "
+                f"(gradient step {self._n_updates + 1}, num_timesteps={self.num_timesteps}); the "
+                "parameters were not updated. Lower learning_rate or set max_grad_norm; "
+                "check_finite=False turns this check off"
+            )
+        if cfg.max_grad_norm is not None:
+            self.logger.record("train/grad_norm", float(clip_grad_norm(self._params, cfg.max_grad_norm)))
+        self.optimizer.step()
+        self._n_updates += 1
+        self.num_timesteps += len(idx) * cfg.train_periods
+        return loss, cost
+
+    def _end_epoch(self, run: _LearnRun) -> None:
+        """Count a pass over the train set; every ``eval_every`` epochs, measure the dev cost and
+        keep the parameters when they are the best so far."""
+        self.epochs_done += 1
+        every = self.config.eval_every
+        if self.epochs_done % every:
+            return
+        if self._check_dev():
+            run.best_state, run.since_best = copy.deepcopy(self.policy.state_dict()), 0
+        else:
+            run.since_best += every
+        self.logger.record("train/dev_cost", self.dev_history[-1][1])
+        self.logger.record("train/best_dev_cost", self.best_dev_cost)
+
+    def _check_dev(self) -> bool:
+        """Append the dev cost of the current parameters to ``dev_history``; True (and
+        ``best_dev_cost`` lowered) when it beats the best so far."""
+        dev = self.dev_cost()
+        self.dev_history.append((self.epochs_done, dev))
+        improved = dev < self.best_dev_cost - 1e-12
+        if improved:
+            self.best_dev_cost = dev
+        return improved
+
+    def _stop_early(self, run: _LearnRun) -> bool:
+        """True once ``patience`` epochs passed without a better dev cost."""
+        patience = self.config.patience
+        if patience is None or run.since_best < patience:
+            return False
+        if self.config.verbose >= 1:
+            print(f"Early stopping after {self.epochs_done} epochs (no dev improvement)")
+        return True
+
+    def _keep_best(self, run: _LearnRun) -> None:
+        """End of ``learn``: the final parameters compete too (their dev cost is measured unless
+        it just was); the best parameters are loaded."""
+        measured = bool(self.dev_history) and self.dev_history[-1][0] == self.epochs_done
+        if self.epochs_done > 0 and not measured and self._check_dev():
+            run.best_state = None  # the final parameters are the best
+        if run.best_state is not None:
+            self.policy.load_state_dict(run.best_state)
+
+    def _dump_logs(self, run: _LearnRun) -> None:
+        elapsed = max(time.perf_counter() - run.start, 1e-9)
         log = self.logger
-        if losses:
-            log.record("train/cost", float(np.mean(losses)))
+        if run.costs:
+            log.record("train/cost", float(np.mean(run.costs)))
+        run.costs.clear()
         log.record("train/epochs", self.epochs_done)
         log.record("train/learning_rate", self.optimizer.param_groups[0]["lr"])
         log.record("train/n_updates", self._n_updates)
-        log.record("time/fps", int((self.num_timesteps - start_steps) / elapsed))
+        log.record("time/fps", int((self.num_timesteps - run.start_steps) / elapsed))
         log.record("time/time_elapsed", int(elapsed))
         log.record("time/total_timesteps", self.num_timesteps)
         log.dump(self.num_timesteps)
@@ -459,7 +565,9 @@ class HDPO(ParametersMixin):
         round_orders = check_bool("round_orders", round_orders)
         chunk = check_int("chunk", chunk, 1)
         demand = torch.as_tensor(sample_traces(self.core, n_traces, periods, seed), dtype=self.dtype)
-        state = initial_states(self.core, n_traces, np.random.default_rng(seed), self.random_initial_state)
+        state = initial_states(
+            self.core, n_traces, np.random.default_rng(seed), self.config.random_initial_state
+        )
         self.policy.eval()
         res = long_run_cost(self.core, self._policy_fn, demand, warmup, state, round_orders, chunk)
         self.policy.train()
@@ -513,36 +621,16 @@ class HDPO(ParametersMixin):
         return self.policy(obs.to(self.dtype))
 
     # ------------------------------------------------------------------ persistence
-    def _config(self) -> dict[str, Any]:
-        return {
-            "policy": self.policy_name
-            if isinstance(self.policy_name, str) and self.policy_name in self.policy_aliases
-            else self.policy_aliases.to_name(self.policy_class),
-            "learning_rate": _schedule_to_json(self.learning_rate),
-            "batch_size": self.batch_size,
-            "n_train": self.n_train,
-            "n_dev": self.n_dev,
-            "train_periods": self.train_periods,
-            "train_warmup": self.train_warmup,
-            "dev_periods": self.dev_periods,
-            "dev_warmup": self.dev_warmup,
-            "eval_every": self.eval_every,
-            "patience": self.patience,
-            "max_grad_norm": self.max_grad_norm,
-            "random_initial_state": self.random_initial_state,
-            "dtype": self.dtype_name,
-            "policy_kwargs": policy_kwargs_to_json(self.policy_kwargs),
-            "seed": self.seed,
-            "verbose": self.verbose,
-            "check_finite": self.check_finite,
-        }
-
     def save(self, path: str | Path) -> None:
-        """Save to a zip: ``data.json`` (config, the env's description, counters), ``policy.pth``
+        """Save to a zip: ``data.json`` (the config, the env's description, counters), ``policy.pth``
         and ``policy.optimizer.pth`` (state dicts of tensors, loaded with ``weights_only=True``)."""
+        policy = self.policy_name
+        if not (isinstance(policy, str) and policy in self.policy_aliases):
+            policy = self.policy_aliases.to_name(self.policy_class)  # a name, never an import path
+        pk = policy_kwargs_to_json(self.config.policy_kwargs)
         data = {
             "class": type(self).__name__,
-            "config": self._config(),
+            "config": {"policy": policy, **config_to_json(self.config, pk)},
             "env": self.description,
             "num_timesteps": self.num_timesteps,
             "n_updates": self._n_updates,
@@ -565,21 +653,26 @@ class HDPO(ParametersMixin):
         weights fit (the same one for an MLP; any network of the family for a GNN, e.g. 10
         stores for a policy trained on 5). ``kwargs`` override saved hyperparameters.
 
-        As for every agent, nothing named in the file is imported: the policy and activation
-        resolve through the registries (or ``custom_objects``), a saved env id must be a
-        registered id, and the tensors are checked against the policy's shapes first."""
+        The saved config is restored through :class:`HDPOConfig`: an unknown key is refused, a
+        missing one takes its default (files of earlier versions load); ``device`` chooses where
+        the model runs (the saved one is a record). As for every agent, nothing named in the file
+        is imported: the policy and activation resolve through the registries (or
+        ``custom_objects``), a saved env id must be a registered id, and the tensors are checked
+        against the policy's shapes first."""
         data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth"))
         check_model_class(data, cls, path)
         env_kwargs = kwargs.pop("env_kwargs", None)
         policy, config = saved_config(
-            data, cls.policy_aliases, cls.__init__, custom_objects, kwargs, _schedule_from_json
+            data, cls.policy_aliases, HDPOConfig, custom_objects, kwargs, schedule_from_json
         )
+        config.pop("device", None)
+        checked = HDPOConfig(**config)  # every value checked before anything is built
         desc = _check_description(data.get("env")) if env is None else _core_description(env, env_kwargs)
-        dtype = _DTYPES.get(config.get("dtype", "float32"), torch.float32)
+        dtype = _DTYPES[checked.dtype]
         core = _build_core(desc, dtype, torch.device("cpu"))
-        pk = config["policy_kwargs"]
-        try:
-            expected = meta_state_dict(lambda: policy(core, **pk))
+        pk = checked.policy_kwargs
+        try:  # the policy as the model holds it: in the config's dtype
+            expected = meta_state_dict(lambda: policy(core, **pk).to(dtype=dtype))
         except TypeError as e:
             raise ValueError(f"policy_kwargs: {e}") from e
         try:
@@ -590,9 +683,9 @@ class HDPO(ParametersMixin):
         model.policy.load_state_dict(states["policy.pth"])
         check_optimizer_state("policy.optimizer.pth", states["policy.optimizer.pth"], model.optimizer)
         model.optimizer.load_state_dict(states["policy.optimizer.pth"])
-        model.num_timesteps = _saved_count(data, "num_timesteps")
-        model._n_updates = _saved_count(data, "n_updates")
-        model.epochs_done = _saved_count(data, "epochs")
+        model.num_timesteps = saved_count(data, "num_timesteps")
+        model._n_updates = saved_count(data, "n_updates")
+        model.epochs_done = saved_count(data, "epochs")
         best = data.get("best_dev_cost")
         if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
             raise ValueError(f"best_dev_cost: got {best!r} in the saved model; expected a number or null")

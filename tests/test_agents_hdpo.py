@@ -1,5 +1,14 @@
 """HDPO: pathwise gradients through the inventory core, its policies, and its SB3-style surface."""
 
+import ast
+import dataclasses
+import inspect
+import itertools
+import json
+import textwrap
+import zipfile
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -7,6 +16,7 @@ import torch
 
 import rlsuite
 from rlsuite.agents import HDPO, GNNPolicy, InventoryMlpPolicy, linear_schedule
+from rlsuite.agents.hdpo import HDPOConfig
 from rlsuite.envs.inventory import InventoryCore, InvMgmtEnv, NetworkSpec
 from rlsuite.envs.inventory.rollout import initial_states, long_run_cost, sample_traces, simulate
 
@@ -263,3 +273,118 @@ def test_best_dev_checkpoint_is_the_one_loaded():
     assert epochs == [3, 4]  # every eval_every epochs, and the final parameters
     assert model.best_dev_cost == min(c for _, c in model.dev_history)
     assert model.dev_cost() == pytest.approx(model.best_dev_cost)
+
+
+def test_patience_stops_training_after_epochs_without_a_better_dev_cost():
+    """A learning rate too small to move the dev cost: the first dev evaluation is the best, and
+    with patience 2 training stops two epochs later."""
+    model = _tiny(
+        "MlpPolicy", "InvMgmt-SingleStore-v0", eval_every=1, patience=2, learning_rate=1e-15, seed=0
+    )
+    model.learn(epochs=20)
+    assert model.epochs_done == 3 and [e for e, _ in model.dev_history] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------- typed config
+def test_constructor_parameters_are_the_config_fields_with_the_same_defaults():
+    """A parameter added to the constructor but not to HDPOConfig (or the other way round), or a
+    default that differs between the two, fails here. policy, env and env_kwargs describe the
+    network (saved in the file's env description), not hyperparameters."""
+    params = {
+        n: p.default
+        for n, p in inspect.signature(HDPO.__init__).parameters.items()
+        if n not in ("self", "policy", "env", "env_kwargs", "_description")
+    }
+    assert params == {f.name: f.default for f in dataclasses.fields(HDPOConfig)}
+
+
+def test_every_config_field_has_a_one_line_docstring():
+    body = ast.parse(textwrap.dedent(inspect.getsource(HDPOConfig))).body[0].body
+    docs = {
+        stmt.target.id: nxt.value.value
+        for stmt, nxt in itertools.pairwise(body)
+        if isinstance(stmt, ast.AnnAssign)
+        and isinstance(nxt, ast.Expr)
+        and isinstance(nxt.value, ast.Constant)
+    }
+    for f in dataclasses.fields(HDPOConfig):
+        assert docs.get(f.name, "").strip() and "\n" not in docs[f.name], f.name
+
+
+def test_config_is_checked_frozen_and_shown_through_sb3_attributes():
+    model = _tiny("MlpPolicy", "InvMgmt-SingleStore-v0", batch_size=np.int64(32), seed=0)
+    assert model.config.batch_size == 32 and type(model.config.batch_size) is int
+    assert model.batch_size == 32 and model.seed == 0 and model.policy_kwargs == {}
+    with pytest.raises(AttributeError, match="batch_size: hyperparameters are fixed"):
+        model.batch_size = 16
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.config.n_train = 5  # type: ignore[misc]
+    with pytest.raises(ValueError, match="batch_size: got 100, larger than n_train = 50"):
+        HDPOConfig(batch_size=100, n_train=50)
+    with pytest.raises(ValueError, match="dev_warmup"):
+        HDPOConfig(dev_periods=10, dev_warmup=10)
+
+
+NON_DEFAULTS = {
+    "learning_rate": linear_schedule(1e-2, 1e-3),
+    "batch_size": 8,
+    "n_train": 16,
+    "n_dev": 8,
+    "train_periods": 6,
+    "train_warmup": 1,
+    "dev_periods": 8,
+    "dev_warmup": 2,
+    "eval_every": 1,
+    "patience": 3,
+    "max_grad_norm": 1.0,
+    "random_initial_state": False,
+    "dtype": "float64",
+    "policy_kwargs": {"net_arch": [4], "activation_fn": torch.nn.ReLU},
+    "verbose": 1,
+    "seed": 5,
+    "device": "cpu",
+    "check_finite": False,
+}
+
+
+def test_every_config_field_round_trips_with_a_non_default_value(tmp_path):
+    values = {**NON_DEFAULTS, "tensorboard_log": str(tmp_path / "tb")}
+    fields = dataclasses.fields(HDPOConfig)
+    assert set(values) == {f.name for f in fields}  # a new field must be added here
+    for f in fields:
+        assert values[f.name] != f.default, f.name
+    model = HDPO("MlpPolicy", "InvMgmt-SingleStore-v0", **values)
+    model.save(tmp_path / "m.zip")
+    loaded = HDPO.load(tmp_path / "m.zip", device="cpu")  # the device is load's choice
+    assert loaded.config == model.config
+    assert HDPO.load(tmp_path / "m.zip").config.device == "auto"
+
+
+# A model file saved by HDPO before its typed config (no tensorboard_log, no device in its
+# config), with the orders its policy gave for two observations (float64).
+FILE_BEFORE_DATACLASS = Path(__file__).parent / "data" / "hdpo_before_config_dataclass.zip"
+OBSERVATIONS = [[3.0, 2.0, 0, 0, 0, 0], [0.0, 7.5, 1, 0, 2, 0]]
+ORDERS_BEFORE_DATACLASS = [[3.728533012178252], [3.719940730712226]]
+
+
+def test_a_file_written_before_typed_configs_loads(tmp_path):
+    model = HDPO.load(FILE_BEFORE_DATACLASS)
+    expected = {**NON_DEFAULTS, "learning_rate": linear_schedule(0.01, 0.001), "n_train": 16, "seed": 7}
+    expected.update(verbose=0, patience=4, eval_every=1, device="auto", tensorboard_log=None)
+    assert model.config == HDPOConfig(**expected)
+    assert model.description["env_kwargs"] == {"lead_time": 1}
+    assert (model.num_timesteps, model._n_updates, model.epochs_done) == (192, 4, 2)
+    assert model.best_dev_cost == 12.716551167157926
+    np.testing.assert_array_equal(model.predict(np.array(OBSERVATIONS))[0], ORDERS_BEFORE_DATACLASS)
+    model.learn(epochs=1, reset_num_timesteps=False)  # and it trains on
+    assert model.epochs_done == 3
+    with zipfile.ZipFile(FILE_BEFORE_DATACLASS) as src, zipfile.ZipFile(tmp_path / "bad.zip", "w") as dst:
+        for name in src.namelist():
+            blob = src.read(name)
+            if name == "data.json":
+                data = json.loads(blob)
+                data["config"]["clip_range"] = 0.2
+                blob = json.dumps(data).encode()
+            dst.writestr(name, blob)
+    with pytest.raises(ValueError, match=r"unknown hyperparameters \['clip_range'\]"):
+        HDPO.load(tmp_path / "bad.zip")

@@ -110,11 +110,6 @@ def _act(policy: Any, obs: np.ndarray, n_links: int, name: str, t: int) -> np.nd
     return a  # negative orders count as 0 and orders above the bound are clipped by the env
 
 
-def _mean_ci(x: np.ndarray) -> tuple[float, float]:
-    # Kept for baselines/lotsizing_milp.py until it imports rlsuite.evaluation.mean_ci itself.
-    return mean_ci(x, nan_policy="omit")
-
-
 @dataclass
 class EvalResult:
     """Per-episode KPIs and their summary for one or several policies."""

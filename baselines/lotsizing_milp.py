@@ -46,9 +46,8 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from rlsuite.envs.inventory.lotsizing import LotSizingEnv, LotSizingSpec
+from rlsuite.evaluation import mean_ci
 from rlsuite.validation import check_int, check_optional_real, check_real
-
-from .evaluation import _mean_ci
 
 _STATUS = {0: "optimal", 1: "limit reached", 2: "infeasible", 3: "unbounded", 4: "error"}
 
@@ -308,6 +307,6 @@ def hindsight_bound(
             )
         )
     costs = np.array([r.cost for r in results])
-    mean, half = _mean_ci(costs)
+    mean, half = mean_ci(costs, nan_policy="omit")
     lower = float(np.mean([r.lower_bound for r in results]))
     return HindsightBound(mean=mean, ci95=half, lower_mean=lower, costs=costs, seeds=seeds, results=results)

@@ -25,7 +25,8 @@ from rlsuite.envs.inventory.base_stock import (
 )
 from rlsuite.envs.inventory.core import InventoryCore
 from rlsuite.envs.inventory.rollout import node_demand_moments
-from rlsuite.validation import check_bool, check_int, check_real, check_seed
+from rlsuite.evaluation import run_episode as play_episode
+from rlsuite.validation import check_bool, check_real, check_seed
 
 
 def _core_of(env: Any) -> InventoryCore:
@@ -261,25 +262,16 @@ class RandomPolicy(InventoryPolicy):
 
 
 def run_episode(env: gym.Env, policy: InventoryPolicy, seed: int | None = None) -> dict[str, Any]:
-    """One episode of ``policy`` on a single env: rewards and the cost decomposition per period."""
-    if seed is not None:
-        seed = check_int("seed", seed, low=0)
+    """One episode of ``policy`` on a single InvMgmt env (:func:`rlsuite.evaluation.run_episode`):
+    the rewards and, per period, the cost decomposition (``costs`` in ``COST_NAMES`` order), the
+    total demand and the total sales."""
     if not hasattr(policy, "predict"):
         raise TypeError(f"policy: got {type(policy).__name__}; must have predict(obs)")
-    obs, _ = env.reset(seed=seed)
-    rewards, costs, demand, sold = [], [], [], []
-    done = False
-    while not done:
-        action, _ = policy.predict(obs)
-        obs, reward, terminated, truncated, info = env.step(action)
-        rewards.append(reward)
-        costs.append(info["costs"])
-        demand.append(info["demand"].sum())
-        sold.append(info["sold"].sum())
-        done = terminated or truncated
+    ep = play_episode(env, policy, seed, record=True)
+    assert ep.infos is not None
     return {
-        "rewards": np.array(rewards),
-        "costs": np.array(costs),
-        "demand": np.array(demand),
-        "sold": np.array(sold),
+        "rewards": ep.rewards,
+        "costs": np.array([info["costs"] for info in ep.infos]),
+        "demand": np.array([info["demand"].sum() for info in ep.infos]),
+        "sold": np.array([info["sold"].sum() for info in ep.infos]),
     }

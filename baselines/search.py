@@ -85,9 +85,9 @@ def search_base_stock_levels(
     if init is None:
         init = BaseStockPolicy.newsvendor(train).levels
         if kind == "echelon":
-            from .policies import _downstream_closure
+            from rlsuite.envs.inventory.base_stock import downstream_closure
 
-            init = _downstream_closure(core) @ init
+            init = downstream_closure(core) @ init
     x = np.asarray(init, dtype=np.float64).copy()
     if x.shape != (core.n_stock,):
         raise ValueError(f"init: expected shape ({core.n_stock},), got {x.shape}")

@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -62,17 +62,15 @@ from .common.optim import clip_grad_norm
 from .common.persistence import (
     ParametersMixin,
     check_env_id,
-    check_model_class,
     check_optimizer_state,
     check_state_dict,
     meta_state_dict,
     policy_kwargs_to_json,
-    read_model_zip,
-    saved_config,
+    read_saved_agent,
     saved_count,
     write_model_zip,
 )
-from .common.schedules import Schedule, check_schedule, make_schedule, schedule_from_json
+from .common.schedules import Schedule, check_schedule, make_schedule
 from .common.training import setup_learn
 from .common.validation import NonFiniteError, accepted_kwargs, check_kwargs_keys
 from .inventory_policies import INVENTORY_POLICY_ALIASES, InventoryPolicyNet
@@ -268,6 +266,8 @@ class HDPO(ParametersMixin):
     """
 
     policy_aliases = INVENTORY_POLICY_ALIASES
+    #: The config dataclass: its fields are the constructor's parameters (less policy, env, env_kwargs).
+    config_class: ClassVar[type[HDPOConfig]] = HDPOConfig
 
     config: HDPOConfig
     learning_rate = config_view("learning_rate", "The learning rate or its schedule (config).")
@@ -659,13 +659,9 @@ class HDPO(ParametersMixin):
         is imported: the policy and activation resolve through the registries (or
         ``custom_objects``), a saved env id must be a registered id, and the tensors are checked
         against the policy's shapes first."""
-        data, states = read_model_zip(path, ("policy.pth", "policy.optimizer.pth"))
-        check_model_class(data, cls, path)
         env_kwargs = kwargs.pop("env_kwargs", None)
-        policy, config = saved_config(
-            data, cls.policy_aliases, HDPOConfig, custom_objects, kwargs, schedule_from_json
-        )
-        config.pop("device", None)
+        members = ("policy.pth", "policy.optimizer.pth")
+        data, states, policy, config = read_saved_agent(cls, path, members, custom_objects, kwargs)
         checked = HDPOConfig(**config)  # every value checked before anything is built
         desc = _check_description(data.get("env")) if env is None else _core_description(env, env_kwargs)
         dtype = _DTYPES[checked.dtype]

@@ -17,6 +17,8 @@ import torch
 import rlsuite
 from rlsuite.agents import HDPO, GNNPolicy, InventoryMlpPolicy, linear_schedule
 from rlsuite.agents.hdpo import HDPOConfig
+from rlsuite.agents.inventory_policies import BaseStockParamPolicy
+from rlsuite.baselines import BaseStockPolicy
 from rlsuite.envs.inventory import InventoryCore, InvMgmtEnv, NetworkSpec
 from rlsuite.envs.inventory.rollout import initial_states, long_run_cost, sample_traces, simulate
 
@@ -144,6 +146,30 @@ def test_base_stock_trained_by_hdpo_recovers_the_optimal_level():
     model.learn(epochs=30)
     level = float(model.policy.levels.detach()[0])
     assert abs(level - 29.585) < 0.005 * 29.585, level
+
+
+@pytest.mark.parametrize("echelon", [False, True])
+def test_base_stock_param_policy_is_the_base_stock_rule_with_its_sub_gradient(echelon):
+    """On gym-invmgmt's network (multi-sourcing: orders split over inbound links): the trainable
+    policy orders what the OR baseline orders at the same levels, and the gradient of the total
+    order in a level is, per row, 1 where the node's position is below its level (each node's
+    split sums to 1), else 0, times the level's scale."""
+    core = gym.make("InvMgmt-v0").unwrapped.core
+    policy = BaseStockParamPolicy(core, echelon=echelon).to(core.dtype)
+    baseline = BaseStockPolicy(core, np.zeros(core.n_stock), echelon=echelon)
+    obs = core.observe(initial_states(core, 256, np.random.default_rng(0), randomize=True))
+    position = baseline.position(obs.numpy())
+    with torch.no_grad():  # levels at the median position: about half the rows order
+        policy.theta.copy_(torch.as_tensor(np.median(position, 0)) / policy.level_scale)
+    levels = policy.levels.detach().numpy()
+    orders = policy(obs)
+    np.testing.assert_allclose(
+        orders.detach().numpy(), BaseStockPolicy(core, levels, echelon=echelon).act(obs.numpy())
+    )
+    orders.sum().backward()
+    below = (position < levels).sum(0)
+    assert 0 < below.min() and below.max() < len(position)
+    np.testing.assert_allclose(policy.theta.grad.numpy(), below * policy.level_scale.numpy())
 
 
 def test_hdpo_mlp_learns_the_lost_sales_store():

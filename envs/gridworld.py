@@ -83,7 +83,8 @@ class GridWorldEnv(gym.Env):
     raise. ``step`` before ``reset`` or after the episode ended raises ``RuntimeError``.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    # gymnasium.Env declares metadata as an instance attribute; it is a class constant.
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}  # type: ignore[misc]
 
     def __init__(
         self,

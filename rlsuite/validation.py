@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -147,6 +147,10 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     raise err(f"{name}: got {short_repr(value)}; allowed: {options}")
 
 
+@overload
+def check_seed(name: str, value: int) -> int: ...
+@overload
+def check_seed(name: str, value: Any) -> int | None: ...
 def check_seed(name: str, value: Any) -> int | None:
     """A seed: ``None`` or an integer in ``[0, MAX_SEED]`` (NumPy integers become ``int``).
 

@@ -82,7 +82,7 @@ class RolloutBuffer:
         #: when it exceeds 1 (advantages too, until the advantage hook scalarises them).
         self.reward_dim = reward_dim
         per_step = (n_steps, n_envs) if reward_dim == 1 else (n_steps, n_envs, reward_dim)
-        z = dict(device=device)
+        z: dict[str, Any] = dict(device=device)
         if isinstance(obs_shapes, dict):
             assert isinstance(obs_dtypes, dict)
             self.obs: Any = {

@@ -356,7 +356,7 @@ class InventoryCore:
         """The spec's initial state (on-hand ``I0``, empty pipelines, no backlog) for ``batch`` copies."""
         if batch < 1:
             raise ValueError(f"batch: got {batch}; must be >= 1")
-        z = dict(dtype=self.dtype, device=self.device)
+        z: dict[str, Any] = dict(dtype=self.dtype, device=self.device)
         return InventoryState(
             on_hand=self._i0.expand(batch, self.n_stock).clone(),
             pipeline=torch.zeros(batch, self.n_slots, **z),
@@ -609,7 +609,7 @@ class InventoryCore:
             st = self.graph_static()
             spec = self.spec
             idx = {n.name: i for i, n in enumerate(spec.nodes)}
-            self._graph = {
+            self._graph: dict[str, Any] = {
                 "node_static": torch.as_tensor(st["node_static"], dtype=self.dtype, device=self.device),
                 "edge_static": torch.as_tensor(st["edge_static"], dtype=self.dtype, device=self.device),
                 "stock_nodes": torch.as_tensor([idx[n] for n in self.stock_names], device=self.device),

@@ -196,6 +196,7 @@ def batched_info(
     ``costs [B, 7]`` (columns :data:`COST_NAMES`), ``demand``, ``sold``, ``unmet [B, n_markets]``,
     ``orders_filled [B, n_links]``, ``node_profit [B, n_stock]``, ``post_decision_obs
     [B, obs_dim]`` and ``post_decision_reward [B]``. ``info`` needs ``node_profit``."""
+    assert info.node_profit is not None  # realize_demand(..., node_profit=True)
     return {
         "costs": info.costs,
         "demand": info.demand,
@@ -247,7 +248,8 @@ class InvMgmtEnv(gym.Env):
     ``post_decision_reward`` (:data:`INFO_KEYS`; each value is the row of the vector env's).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    # gymnasium.Env declares metadata as an instance attribute; it is a class constant.
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}  # type: ignore[misc]
 
     def __init__(
         self,
@@ -304,7 +306,7 @@ class InvMgmtEnv(gym.Env):
         self._last_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None):
         super().reset(seed=check_seed("seed", seed))
         options = check_reset_options(options)
         trace = options.get("demand_trace", self._fixed_trace)
@@ -323,6 +325,7 @@ class InvMgmtEnv(gym.Env):
         state = self._state
         t = -1 if state is None else int(state.period[0])
         check_step_allowed(state is not None, t >= self.num_periods)
+        assert state is not None  # check_step_allowed raised otherwise
         orders = self.validate_action(action)
         demand = self._demand(t)
         core = self.core

@@ -288,7 +288,8 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
     raise. ``step`` before ``reset`` or after ``horizon`` periods raises ``RuntimeError``.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    # gymnasium.Env declares metadata as an instance attribute; it is a class constant.
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}  # type: ignore[misc]
 
     def __init__(
         self,

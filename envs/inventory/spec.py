@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -617,7 +617,7 @@ class NetworkSpec:
     def builtin(cls, name: str, **kwargs: Any) -> NetworkSpec:
         """A built-in network by name: ``divergent``, ``serial``, ``single_store``,
         ``one_warehouse`` or ``serial_echelon``."""
-        builders = {
+        builders: dict[str, Callable[..., NetworkSpec]] = {
             "divergent": cls.divergent,
             "network": cls.divergent,
             "serial": cls.serial,

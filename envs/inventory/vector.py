@@ -131,7 +131,9 @@ class InvMgmtVectorEnv(VectorEnv):
         self._mask = np.ones(self.num_envs, bool)
 
     # ------------------------------------------------------------------ API
-    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: Mapping[str, Any] | None = None
+    ):
         """Reset every copy. ``seed``: an int (copy i gets ``seed + i``), a list of ``num_envs``
         seeds, or None (keep each copy's generator; fresh entropy on the first reset)."""
         options = check_reset_options(options)
@@ -143,6 +145,7 @@ class InvMgmtVectorEnv(VectorEnv):
                 raise ValueError(f"seed: got {len(seeds)} seeds; expected num_envs={self.num_envs}")
         else:
             first = check_seed("seed", seed)
+            assert first is not None  # seed is not None in this branch
             seeds = [first + i for i in range(self.num_envs)]
         if seed is not None or not self._rngs:
             self._rngs = [seeding.np_random(s)[0] for s in seeds]
@@ -151,6 +154,7 @@ class InvMgmtVectorEnv(VectorEnv):
         else:
             self._episode_trace = self._fixed_trace
         self._restart()
+        assert self._state is not None  # set by _restart
         return self._out(self.core.observe(self._state)), self._reset_info()
 
     def step(self, actions: Any):
@@ -160,6 +164,7 @@ class InvMgmtVectorEnv(VectorEnv):
         if self._ended:
             if mode == AutoresetMode.NEXT_STEP:
                 self._restart()
+                assert self._state is not None  # set by _restart
                 zeros = torch.zeros(self.num_envs, dtype=self.core.dtype, device=self.core.device)
                 false = torch.zeros(self.num_envs, dtype=torch.bool, device=self.core.device)
                 obs = self.core.observe(self._state)
@@ -173,6 +178,7 @@ class InvMgmtVectorEnv(VectorEnv):
         orders = self.validate_actions(actions)
         t = self._t
         state = self._state
+        assert state is not None  # checked above: step before reset raised
         post = self.core.post_decision(state, orders)
         self._state, reward, info = self.core.realize_demand(post, self._demand(t), node_profit=True)
         self._t = t + 1
@@ -209,7 +215,7 @@ class InvMgmtVectorEnv(VectorEnv):
                 raise ArgumentTypeError(
                     f"actions: got a tensor of dtype {actions.dtype}; must be real numbers (float or int)"
                 )
-            a = actions
+            a: torch.Tensor | np.ndarray = actions
         else:
             arr = real_array("actions", actions)
             if tuple(arr.shape) != shape:
@@ -223,6 +229,7 @@ class InvMgmtVectorEnv(VectorEnv):
             raise ValueError(
                 f"actions: got shape {tuple(a.shape)}; expected shape {shape} (num_envs, one order per link)"
             )
+        assert isinstance(a, torch.Tensor)  # an array of the right shape became a tensor above
         a = a.to(core.device, core.dtype)
         if not bool(torch.isfinite(a).all()):
             bad = (~torch.isfinite(a)).nonzero()[0].tolist()

@@ -300,7 +300,8 @@ class SokobanEnv(gym.Env):
     ``RuntimeError``; no reward is paid after the end.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    # gymnasium.Env declares metadata as an instance attribute; it is a class constant.
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # type: ignore[misc]
 
     def __init__(
         self,

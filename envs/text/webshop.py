@@ -436,7 +436,8 @@ class WebShopEnv(gym.Env):
     ``page``, and at the end the reward's parts.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
+    # gymnasium.Env declares metadata as an instance attribute; it is a class constant.
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}  # type: ignore[misc]
     accepts_text_actions = True  # step() also takes action strings (free-form search[...])
     INSTRUCTION_TOKENS = 48
     SPLITS = ("train", "validation", "test")

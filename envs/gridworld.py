@@ -131,10 +131,11 @@ class GridWorldEnv(gym.Env):
         self.rows = rows
         self.grid = np.array([list(r) for r in rows])
         self.height, self.width = self.grid.shape
-        self.cells = [tuple(map(int, rc)) for rc in np.argwhere(self.grid != "#")]
+        self.cells: list[tuple[int, int]] = [(int(r), int(c)) for r, c in np.argwhere(self.grid != "#")]
         self.index = {cell: i for i, cell in enumerate(self.cells)}
         self.n_states = len(self.cells)
-        self.start = self.index[tuple(map(int, np.argwhere(self.grid == "S")[0]))]
+        start_r, start_c = np.argwhere(self.grid == "S")[0]
+        self.start = self.index[(int(start_r), int(start_c))]
         self.terminal = np.array([self.grid[c] in "GT" for c in self.cells])
         self.slip, self.max_steps = float(slip), int(max_steps)
         self.goal_reward, self.step_reward, self.trap_reward = (

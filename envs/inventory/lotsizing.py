@@ -469,6 +469,7 @@ class LotSizingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         check_step_allowed(self._inventory is not None, self._t >= self.horizon)
+        assert self._inventory is not None  # check_step_allowed raised otherwise
         spec = self.instance
         a = self._check_action(action)
         out = {k: v[0] for k, v in self._produce(self._inventory[None], self._setup[None], a).items()}

@@ -95,6 +95,7 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         core = self.env.core
         spec = core.spec
         dtype = self.env.action_space.dtype
+        assert dtype is not None  # a Box's dtype
         self.possible_agents: list[str] = [f"node_{name}" for name in core.stock_names]
         self.agents: list[str] = []
 

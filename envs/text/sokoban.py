@@ -70,7 +70,7 @@ class Level:
         players = np.argwhere((g == PLAYER) | (g == PLAYER_ON_TARGET))
         if len(players) != 1:
             raise ValueError(f"grid: expected exactly one player, found {len(players)}")
-        boxes = frozenset(map(tuple, np.argwhere((g == BOX) | (g == BOX_ON_TARGET)).tolist()))
+        boxes = frozenset((r, c) for r, c in np.argwhere((g == BOX) | (g == BOX_ON_TARGET)).tolist())
         targets = np.isin(g, (TARGET, BOX_ON_TARGET, PLAYER_ON_TARGET))
         return cls(g == WALL, targets, boxes, tuple(players[0].tolist()))
 
@@ -152,8 +152,8 @@ def solve(level: Level, max_nodes: int = 200_000) -> list[int] | None:
             if all(targets[b] for b in new_boxes):
                 plan = []
                 node: Any = child
-                while parent[node] is not None:
-                    node, act = parent[node]
+                while (link := parent[node]) is not None:
+                    node, act = link
                     plan.append(act)
                 return plan[::-1]
             if len(parent) > max_nodes:

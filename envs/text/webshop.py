@@ -560,7 +560,8 @@ class WebShopEnv(gym.Env):
             valid = index < len(self._actions)
             text = self._actions[index] if valid else ""
         self._steps += 1
-        reward_value, parts = 0.0, {}
+        reward_value = 0.0
+        parts: dict[str, Any] = {}
         terminated = False
         if valid:
             terminated, reward_value, parts = self._apply(text)
@@ -713,6 +714,7 @@ class WebShopEnv(gym.Env):
             tokens[i] = self.vocab.encode(self._action_text(a), self.action_length)
         if not mask.any():  # never an empty choice set (check_env samples from the mask)
             mask[0] = 1
+        assert self.goal is not None  # set by reset, before any observation
         return {
             "tokens": self.vocab.encode(self.page_text(), self.max_tokens),
             "action_mask": mask,

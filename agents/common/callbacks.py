@@ -307,6 +307,7 @@ class EpisodeRecorder(BaseCallback):
 
     def _on_step(self) -> bool:
         for ret, length in getattr(self.model, "step_episodes", ()):
+            assert self.model is not None  # it has step_episodes
             self.timesteps.append(int(self.model.num_timesteps))
             self.returns.append(ret)
             self.lengths.append(length)

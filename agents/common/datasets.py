@@ -237,8 +237,12 @@ class TransitionDataset:
             version = int(data["format_version"])
             if version != DATASET_FORMAT_VERSION:
                 raise ValueError(f"{path}: format_version {version}; rlsuite reads {DATASET_FORMAT_VERSION}")
-            found = {}
+            found: dict[str, spaces.Space | None] = {}
             for name in ("observation_space", "action_space"):
                 text = str(data[name])
                 found[name] = space_from_json(json.loads(text), name) if text else None
-            return cls(**{name: data[name] for name in ARRAY_FIELDS}, **found)
+            return cls(
+                **{name: data[name] for name in ARRAY_FIELDS},
+                observation_space=found["observation_space"],
+                action_space=found["action_space"],
+            )

@@ -100,7 +100,7 @@ class ActionHead(nn.Module):
         elif isinstance(action_space, spaces.Discrete):
             self.kind = "categorical"
             self.nvec = [int(action_space.n)]
-            self.start = int(action_space.start)
+            self.start: int | Tensor = int(action_space.start)
         elif isinstance(action_space, spaces.MultiDiscrete):
             if action_space.nvec.ndim != 1:
                 raise ValueError(
@@ -140,11 +140,12 @@ class ActionHead(nn.Module):
     def to_env(self, actions: Tensor) -> Tensor:
         """Distribution samples -> the env's action format (shape and offsets; Box actions are not
         clipped here)."""
-        if self.kind == "box":
+        if isinstance(self.action_space, spaces.Box):  # kind == "box"
             return actions.reshape(actions.shape[0], *self.action_space.shape)
         if isinstance(self.action_space, spaces.Discrete):
             return actions[:, 0] + self.start
         if isinstance(self.action_space, spaces.MultiDiscrete):
+            assert isinstance(self.start, Tensor)  # MultiDiscrete: a tensor of offsets
             return actions + self.start.to(actions.device)
         return actions
 
@@ -155,5 +156,6 @@ class ActionHead(nn.Module):
         if isinstance(self.action_space, spaces.Discrete):
             return (actions.reshape(-1, 1) - self.start).long()
         if isinstance(self.action_space, spaces.MultiDiscrete):
+            assert isinstance(self.start, Tensor)  # MultiDiscrete: a tensor of offsets
             return actions.long() - self.start.to(actions.device)
         return actions.long()

@@ -187,7 +187,7 @@ def check_finite_step(
     """Raise :class:`NonFiniteError` naming the step when ``obs`` or ``rewards`` hold NaN/inf."""
     if rewards is not None and not np.isfinite(rewards).all():
         env = int(np.nonzero(~np.isfinite(rewards))[0][0])
-        what = f"reward {rewards[env]} (env {env})"
+        what: str | None = f"reward {rewards[env]} (env {env})"
     else:
         what = non_finite_observation(obs)
         if what is None:

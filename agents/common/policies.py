@@ -9,7 +9,7 @@ invalid-action mask.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsInt, cast
 
 import numpy as np
 import torch
@@ -158,7 +158,8 @@ class ActorCriticPolicy(nn.Module):
             if share_features_extractor
             else features_extractor_class(observation_space, **fe_kwargs)
         )
-        dim = int(self.features_extractor.features_dim)
+        # An extractor's features_dim is an int (nn.Module's stub types its attributes Tensor | Module).
+        dim = int(cast(SupportsInt, self.features_extractor.features_dim))
         pi_arch, vf_arch = net_arch.get("pi", []), net_arch.get("vf", [])
         self.pi_net = MLP(dim, pi_arch, activation_fn, field="net_arch['pi']")
         self.vf_net = MLP(dim, vf_arch, activation_fn, field="net_arch['vf']")

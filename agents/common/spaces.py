@@ -93,16 +93,16 @@ def space_from_json(d: Any, field: str = "space", _depth: int = 0) -> spaces.Spa
             return spaces.Discrete(n, start=start, dtype=_dtype(d.get("dtype", "int64"), field))
         if kind == "MultiDiscrete":
             nvec = _int_array(d.get("nvec"), f"{field}.nvec")
-            start = _int_array(d.get("start", np.zeros_like(nvec).tolist()), f"{field}.start")
+            starts = _int_array(d.get("start", np.zeros_like(nvec).tolist()), f"{field}.start")
             dtype = _dtype(d.get("dtype", "int64"), field)
-            return spaces.MultiDiscrete(nvec, start=start, dtype=dtype)
+            return spaces.MultiDiscrete(nvec, start=starts, dtype=dtype)
         if kind == "MultiBinary":
-            n = d.get("n")
-            if isinstance(n, list):
-                shape = _int_list(n, f"{field}.n")
-                _check_elements(shape, field)
-                return spaces.MultiBinary(shape)
-            n = _int(n, f"{field}.n")
+            n_json = d.get("n")
+            if isinstance(n_json, list):
+                dims = _int_list(n_json, f"{field}.n")
+                _check_elements(dims, field)
+                return spaces.MultiBinary(dims)
+            n = _int(n_json, f"{field}.n")
             _check_elements([n], field)
             return spaces.MultiBinary(n)
         if kind == "Dict":
@@ -132,16 +132,16 @@ def spaces_equal(a: spaces.Space | None, b: spaces.Space | None) -> bool:
         return a is b
     if type(a) is not type(b):
         return False
-    if isinstance(a, spaces.Box):
+    if isinstance(a, spaces.Box) and isinstance(b, spaces.Box):  # b: the same type as a
         return (
             a.shape == b.shape
             and a.dtype == b.dtype
             and np.array_equal(a.low, b.low, equal_nan=True)
             and np.array_equal(a.high, b.high, equal_nan=True)
         )
-    if isinstance(a, spaces.Dict):
+    if isinstance(a, spaces.Dict) and isinstance(b, spaces.Dict):
         return list(a.spaces) == list(b.spaces) and all(spaces_equal(a[k], b[k]) for k in a.spaces)
-    if isinstance(a, spaces.Tuple):
+    if isinstance(a, spaces.Tuple) and isinstance(b, spaces.Tuple):
         return len(a.spaces) == len(b.spaces) and all(
             spaces_equal(x, y) for x, y in zip(a.spaces, b.spaces, strict=True)
         )

@@ -20,7 +20,6 @@ import torch
 from rlsuite.envs.inventory.base_stock import (
     BaseStockRule,
     critical_ratio,
-    downstream_closure,
     newsvendor_level,
 )
 from rlsuite.envs.inventory.core import InventoryCore
@@ -154,16 +153,6 @@ class BaseStockPolicy(InventoryPolicy):
             raise ValueError(f"{name}: must be finite, got {arr.tolist()}")
         return arr
 
-    @property
-    def _ip_map(self) -> np.ndarray:
-        # Old private name read by agents/inventory_policies.py until it uses rule.ip_map.
-        return self.rule.ip_map
-
-    @property
-    def _split(self) -> np.ndarray:
-        # Old private name read by agents/inventory_policies.py until it uses rule.split.
-        return self.rule.split
-
     def position(self, obs: np.ndarray) -> np.ndarray:
         """Inventory positions ``[B, n_stock]`` (installation or echelon)."""
         return self.rule.position(np.asarray(obs, dtype=np.float64))
@@ -219,10 +208,6 @@ class BaseStockPolicy(InventoryPolicy):
     def heuristic(cls, env: Any) -> BaseStockPolicy:
         """The newsvendor levels (:meth:`newsvendor`)."""
         return cls.newsvendor(env)
-
-
-# The echelon closure lives with the rule; this name stays for existing imports.
-_downstream_closure = downstream_closure
 
 
 def _node_statistics(core: InventoryCore) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

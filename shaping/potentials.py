@@ -75,7 +75,7 @@ def critic_potential(model: Any, scale: float = 1.0) -> Callable[[Any], float]:
     """``Phi(s) = scale * V(s)`` from a trained agent's critic (any rlsuite on-policy agent): the
     learned value as a potential (e.g. from a run on a related task)."""
     scale = check_real("scale", scale)
-    for attr in ("obs_to_tensor", "obs_normalizer", "policy"):
+    for attr in ("obs_to_tensor", "normalize_obs", "policy"):
         if not hasattr(model, attr):
             raise TypeError(f"model: got {type(model).__name__}; must be an rlsuite on-policy agent")
 
@@ -83,9 +83,7 @@ def critic_potential(model: Any, scale: float = 1.0) -> Callable[[Any], float]:
         with torch.no_grad():
             o = model.obs_to_tensor(obs)
             o = {k: v.unsqueeze(0) for k, v in o.items()} if isinstance(o, dict) else o.unsqueeze(0)
-            if model.obs_normalizer is not None:  # None unless the model normalizes observations
-                o = model.obs_normalizer(o, update=False)
-            return scale * float(model.policy.predict_values(o)[0])
+            return scale * float(model.policy.predict_values(model.normalize_obs(o))[0])
 
     return phi
 

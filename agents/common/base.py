@@ -46,7 +46,7 @@ from .callbacks import BaseCallback
 from .config import OnPolicyConfig, config_to_json, config_view
 from .device import resolve_device, seeded_generators
 from .normalize import ObservationNormalizer, RewardNormalizer, normalized_shapes
-from .observations import finite_report, obs_to_tensor, predict_actions, split_masks
+from .observations import finite_report, obs_to_tensor, predict_actions
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
@@ -60,19 +60,13 @@ from .persistence import (
 )
 from .policies import MAX_OBJECTIVES, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
 from .rollout import EpisodeStats, StepInfo, collect_rollouts, make_rollout_buffer, start_rollouts
-from .schedules import linear_schedule, make_schedule, schedule_from_json, schedule_to_json
+from .schedules import linear_schedule, make_schedule
 from .spaces import space_from_json, space_to_json
 from .training import setup_learn
 from .validation import NonFiniteError, accepted_kwargs, check_kwargs_keys
 from .vec_env import check_training_env, make_vec_env, reward_dim
 
 __all__ = ["OnPolicyAlgorithm", "StepInfo", "clip_grad_norm", "linear_schedule", "resolve_device"]
-
-# Names agents/hdpo.py imports from this module, until it imports them from their new modules.
-_saved_count = saved_count
-_schedule = make_schedule
-_schedule_from_json = schedule_from_json
-_schedule_to_json = schedule_to_json
 
 
 class OnPolicyAlgorithm(ParametersMixin, ABC):
@@ -230,12 +224,13 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
     def obs_to_tensor(self, observation: Any) -> Any:
         """An observation from the env (array, or dict of arrays; one or a batch) as tensors on the
         model's device, floating point as float32, without checks (``predict`` checks its input).
-        Normalization is not applied: see ``model.obs_normalizer``."""
+        Normalization is not applied: see :meth:`normalize_obs`."""
         return obs_to_tensor(observation, self.device)
 
-    _split_masks = staticmethod(split_masks)
-
-    def _normalize(self, obs: Any, update: bool) -> Any:
+    def normalize_obs(self, obs: Any, update: bool = False) -> Any:
+        """``obs`` (tensors, as from :meth:`obs_to_tensor`) as the policy sees them: through
+        ``obs_normalizer`` when the model normalizes observations (``update=True`` also updates its
+        running statistics, as the rollout does), else unchanged."""
         return self.obs_normalizer(obs, update) if self.obs_normalizer is not None else obs
 
     # ------------------------------------------------------------------ episode statistics (SB3 names)
@@ -414,7 +409,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             self.device,
             deterministic,
             action_masks,
-            lambda obs: self._normalize(obs, update=False),
+            self.normalize_obs,
             self._sample_generator,
         )
         return actions, None

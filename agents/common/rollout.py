@@ -163,7 +163,7 @@ def collect_rollouts(model: OnPolicyAlgorithm, callback: BaseCallback) -> bool:
         if not callback.on_step():
             return False
     obs_t, _ = split_masks(model.obs_to_tensor(model._last_obs))
-    last_values = model.policy.predict_values(model._normalize(obs_t, update=False))
+    last_values = model.policy.predict_values(model.normalize_obs(obs_t, update=False))
     model.compute_advantages(buf, last_values)
     if tuple(buf.advantages.shape) != (buf.n_steps, buf.n_envs):
         raise ValueError(
@@ -187,7 +187,7 @@ def _collect_step(model: OnPolicyAlgorithm) -> tuple[np.ndarray, np.ndarray, Any
             f"num_timesteps={model.num_timesteps} (iteration {model._iteration}); an environment "
             "must leave at least one action allowed"
         )
-    obs_n = model._normalize(obs_t, update=True)
+    obs_n = model.normalize_obs(obs_t, update=True)
     actions, values, log_probs = model.policy(obs_n, action_masks=masks, generator=model._sample_generator)
     env_actions = head.to_env(actions).cpu().numpy()
     if isinstance(model.action_space, spaces.Box):
@@ -244,7 +244,7 @@ def final_values(model: OnPolicyAlgorithm, new_obs: Any, infos: dict[str, Any], 
         source = "env.step() (final observation of a truncation)"
         check_finite_step(batch, None, source, step, model._iteration)
     obs_t, _ = split_masks(model.obs_to_tensor(batch))
-    v = model.policy.predict_values(model._normalize(obs_t, update=False))
+    v = model.policy.predict_values(model.normalize_obs(obs_t, update=False))
     out = torch.zeros((model.n_envs, *v.shape[1:]), device=model.device)
     out[torch.as_tensor(idx, device=model.device)] = v
     return out
@@ -269,7 +269,7 @@ def store_step_info(model: OnPolicyAlgorithm, spec: StepInfo, infos: Any, valid:
         if model.config.check_finite:
             check_finite_step(vals, None, source, step, model._iteration)
         x = torch.as_tensor(vals.reshape(n, *target.shape[2:]), dtype=torch.float32, device=model.device)
-        target[t] = model._normalize(x, update=False)
+        target[t] = model.normalize_obs(x, update=False)
         return
     if vals.shape[1] != 1:
         raise ValueError(f"{source}: got {vals.shape[1]} numbers per env; a {spec.kind} is one number")

@@ -272,7 +272,6 @@ def behavior_cloning(
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs, batch_size: got {epochs}, {batch_size}; both must be >= 1")
     policy = model.policy
-    normalizer = model.obs_normalizer  # None unless the model normalizes observations
     opt = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     obs_all = model.obs_to_tensor(obs_np)
     act_all = policy.action_head.from_env(torch.as_tensor(actions, device=model.device))
@@ -286,8 +285,7 @@ def behavior_cloning(
             idx = order[start : start + batch_size].to(model.device)
             batch = {k: v[idx] for k, v in obs_all.items()} if isinstance(obs_all, dict) else obs_all[idx]
             batch, masks = split_masks(batch)
-            if normalizer is not None:
-                batch = normalizer(batch, update=False)
+            batch = model.normalize_obs(batch)  # statistics unchanged
             out = policy.evaluate_actions(batch, act_all[idx], masks)
             loss = -out.log_prob.mean()
             opt.zero_grad(set_to_none=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 
@@ -29,7 +29,18 @@ from rlsuite.validation import (
 from .device import resolve_device
 from .schedules import Schedule, check_schedule, schedule_to_json
 
-C = TypeVar("C", bound="OnPolicyConfig")
+
+class DataclassConfig(Protocol):
+    """A frozen dataclass config (``OnPolicyConfig``, HDPO's, the offline learners'): what
+    :func:`config_from_arguments` builds and :func:`config_to_json` saves."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @property
+    def device(self) -> str | torch.device: ...
+
+
+C = TypeVar("C", bound=DataclassConfig)
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,7 @@ def config_from_arguments(cls: type[C], arguments: Mapping[str, Any]) -> C:
     return cls(**{f.name: arguments[f.name] for f in dataclasses.fields(cls)})
 
 
-def config_to_json(config: OnPolicyConfig, policy_kwargs_json: dict[str, Any]) -> dict[str, Any]:
+def config_to_json(config: DataclassConfig, policy_kwargs_json: dict[str, Any]) -> dict[str, Any]:
     """``dataclasses.asdict(config)`` for ``data.json``: schedules in their JSON form (a custom
     callable as ``None``: pass it again to ``load``), policy_kwargs with registered names, the
     device as a string."""

@@ -269,7 +269,7 @@ class OfflineAlgorithm(ParametersMixin, ABC):
         pk = policy_kwargs_to_json(self.config.policy_kwargs)
         data = {
             "class": type(self).__name__,
-            "config": {"policy": policy, **config_to_json(self.config, pk)},  # type: ignore[arg-type]
+            "config": {"policy": policy, **config_to_json(self.config, pk)},
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
             "num_timesteps": self.num_timesteps,

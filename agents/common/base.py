@@ -59,7 +59,14 @@ from .persistence import (
     write_model_zip,
 )
 from .policies import MAX_OBJECTIVES, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
-from .rollout import EpisodeStats, StepInfo, collect_rollouts, make_rollout_buffer, start_rollouts
+from .rollout import (
+    EpisodeStats,
+    RolloutState,
+    StepInfo,
+    collect_rollouts,
+    make_rollout_buffer,
+    start_rollouts,
+)
 from .schedules import linear_schedule, make_schedule
 from .spaces import space_from_json, space_to_json
 from .training import setup_learn
@@ -132,14 +139,13 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         self.num_timesteps = 0
         self._total_timesteps = 0
         self._n_updates = 0
-        self._iteration = 0
         self._logger = None
         self.episodes = EpisodeStats(config.stats_window_size)
         self.env: gym.vector.VectorEnv | None = None
         self.observation_space: spaces.Space | None = None
         self.action_space: spaces.Space | None = None
-        self._last_obs: Any = None
-        self._last_done = np.zeros(0, dtype=bool)
+        #: Where collection stands (current observation, episode ends, rollout number).
+        self.rollout = RolloutState()
         #: Objectives per reward (``k > 1``: a multi-objective env; vector critic, see ``set_env``).
         self.reward_dim = 1
         if env is not None:
@@ -169,7 +175,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         self.autoreset_mode = mode
         self.n_envs = venv.num_envs
         self.observation_space, self.action_space = obs_space, venv.single_action_space
-        self._last_obs = None
+        self.rollout = RolloutState()  # a new env starts from a reset
 
     def _check_reward_dim(self, k: int) -> None:
         """Adopt the env's number of objectives ``k``: with ``k > 1`` rewards, values and returns are
@@ -203,7 +209,8 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
     def _setup_model(self) -> None:
         assert self.observation_space is not None and self.action_space is not None
         cfg = self.config
-        self._generator, self._sample_generator = seeded_generators(cfg.seed, self.device)
+        #: ``_generator``: minibatch order; ``sample_generator``: action sampling (rollouts, predict).
+        self._generator, self.sample_generator = seeded_generators(cfg.seed, self.device)
         kwargs = self._policy_kwargs()
         self.policy = self.policy_class(self.observation_space, self.action_space, **kwargs).to(self.device)
         self.optimizer = make_adam(self.policy, self.lr_schedule(1.0))
@@ -265,6 +272,8 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             raise ValueError("no env: pass one to the constructor, load(..., env=...) or set_env()")
         total_timesteps = check_int("total_timesteps", total_timesteps, 1)
         setup = setup_learn(self, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
+        if setup.reset_num_timesteps:
+            self.num_timesteps, self._n_updates = 0, 0
         start_rollouts(self, setup.reset_num_timesteps)
         self._total_timesteps = total_timesteps + (0 if setup.reset_num_timesteps else self.num_timesteps)
         self.buffer = make_rollout_buffer(self)
@@ -273,7 +282,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         cb.on_training_start({"total_timesteps": self._total_timesteps})
         iteration = 0
         while self.num_timesteps < self._total_timesteps:
-            self._iteration = iteration + 1  # named by the non-finite checks
+            self.rollout.iteration = iteration + 1  # named by the non-finite checks
             if not self.collect_rollouts(cb):
                 break
             iteration += 1
@@ -350,7 +359,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         if cfg.check_finite and not math.isfinite(loss_value):
             raise NonFiniteError(
                 f"learn: non-finite loss {loss_value} at num_timesteps={self.num_timesteps} "
-                f"(iteration {self._iteration}, epoch {epoch}); the parameters were not updated "
+                f"(iteration {self.rollout.iteration}, epoch {epoch}); the parameters were not updated "
                 f"(minibatch stats: {finite_report(info)}). Lower learning_rate or clip the "
                 "rewards; check_finite=False turns this check off"
             )
@@ -410,7 +419,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
             deterministic,
             action_masks,
             self.normalize_obs,
-            self._sample_generator,
+            self.sample_generator,
         )
         return actions, None
 

@@ -159,7 +159,7 @@ class OfflineAlgorithm(ParametersMixin, ABC):
 
     def _setup_model(self) -> None:
         cfg = self.config
-        self._generator, self._sample_generator = seeded_generators(cfg.seed, self.device)
+        self._generator, self.sample_generator = seeded_generators(cfg.seed, self.device)
         self.policy = self.policy_class(self.observation_space, self.action_space, **cfg.policy_kwargs).to(
             self.device
         )
@@ -257,7 +257,7 @@ class OfflineAlgorithm(ParametersMixin, ABC):
             deterministic,
             action_masks,
             lambda obs: obs,
-            self._sample_generator,
+            self.sample_generator,
         )
         return actions, None
 

@@ -12,7 +12,7 @@ trained on. After ``n_steps`` steps the algorithm's advantage hook runs.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -50,6 +50,18 @@ class StepInfo:
     """Whether an env that does not report ``key`` is an error (else the entry is 0)."""
     hint: str = ""
     """Appended to the error for a missing required key (which envs report it, where it is documented)."""
+
+
+@dataclass
+class RolloutState:
+    """Where collection stands between vector steps and rollouts (``model.rollout``)."""
+
+    last_obs: Any = None
+    """The env's current observation (None until the first ``learn`` resets the env)."""
+    last_done: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Whether each env's last step ended its episode (under NEXT_STEP its next step only resets)."""
+    iteration: int = 0
+    """Rollout number within the current ``learn`` (named by error messages)."""
 
 
 class EpisodeStats:
@@ -130,19 +142,17 @@ def start_rollouts(model: OnPolicyAlgorithm, reset_num_timesteps: bool) -> None:
     """Reset the env (seeded on the model's first start) and the episode statistics, unless
     training continues (``reset_num_timesteps=False`` after an earlier ``learn``)."""
     assert model.env is not None
-    if not (reset_num_timesteps or model._last_obs is None):
+    state = model.rollout
+    if not (reset_num_timesteps or state.last_obs is None):
         return
-    if reset_num_timesteps:
-        model.num_timesteps = 0
-        model._n_updates = 0
     seed = model.config.seed
-    obs, _ = model.env.reset(seed=seed if model._last_obs is None and seed is not None else None)
+    obs, _ = model.env.reset(seed=seed if state.last_obs is None and seed is not None else None)
     if seed is not None:
         model.env.action_space.seed(seed)
     if model.config.check_finite:
-        check_finite_step(obs, None, "reset()", model.num_timesteps, model._iteration)
-    model._last_obs = obs
-    model._last_done = np.zeros(model.n_envs, dtype=bool)
+        check_finite_step(obs, None, "reset()", model.num_timesteps, state.iteration)
+    state.last_obs = obs
+    state.last_done = np.zeros(model.n_envs, dtype=bool)
     model.episodes.reset(model.n_envs, model.reward_dim)
     norm = model.reward_normalizer
     if norm is not None and norm.returns.numel() != model.n_envs:
@@ -162,7 +172,7 @@ def collect_rollouts(model: OnPolicyAlgorithm, callback: BaseCallback) -> bool:
         callback.update_locals({"infos": infos, "rewards": rewards, "dones": done})
         if not callback.on_step():
             return False
-    obs_t, _ = split_masks(model.obs_to_tensor(model._last_obs))
+    obs_t, _ = split_masks(model.obs_to_tensor(model.rollout.last_obs))
     last_values = model.policy.predict_values(model.normalize_obs(obs_t, update=False))
     model.compute_advantages(buf, last_values)
     if tuple(buf.advantages.shape) != (buf.n_steps, buf.n_envs):
@@ -180,15 +190,15 @@ def _collect_step(model: OnPolicyAlgorithm) -> tuple[np.ndarray, np.ndarray, Any
     """One vector step into the buffer; returns the env's ``(rewards, done, infos)``."""
     assert model.env is not None
     buf, cfg, head, n = model.buffer, model.config, model.policy.action_head, model.n_envs
-    obs_t, masks = split_masks(model.obs_to_tensor(model._last_obs))
+    obs_t, masks = split_masks(model.obs_to_tensor(model.rollout.last_obs))
     if masks is not None and (empty := first_empty_mask_row(masks, head.nvec)) is not None:
         raise ValueError(
             f"observation['{MASK_KEY}']: env {empty[0]} allows no action{empty[1]} at "
-            f"num_timesteps={model.num_timesteps} (iteration {model._iteration}); an environment "
+            f"num_timesteps={model.num_timesteps} (iteration {model.rollout.iteration}); an environment "
             "must leave at least one action allowed"
         )
     obs_n = model.normalize_obs(obs_t, update=True)
-    actions, values, log_probs = model.policy(obs_n, action_masks=masks, generator=model._sample_generator)
+    actions, values, log_probs = model.policy(obs_n, action_masks=masks, generator=model.sample_generator)
     env_actions = head.to_env(actions).cpu().numpy()
     if isinstance(model.action_space, spaces.Box):
         env_actions = np.clip(env_actions, model.action_space.low, model.action_space.high)
@@ -201,10 +211,10 @@ def _collect_step(model: OnPolicyAlgorithm) -> tuple[np.ndarray, np.ndarray, Any
             "the env's reward_space)"
         )
     if cfg.check_finite:
-        check_finite_step(new_obs, rewards, "env.step()", model.num_timesteps + n, model._iteration)
+        check_finite_step(new_obs, rewards, "env.step()", model.num_timesteps + n, model.rollout.iteration)
     terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
     next_step = model.autoreset_mode == AutoresetMode.NEXT_STEP
-    valid = ~model._last_done if next_step else np.ones(n, dtype=bool)
+    valid = ~model.rollout.last_done if next_step else np.ones(n, dtype=bool)
     buf.add(obs_n, actions, values, log_probs, torch.as_tensor(valid, device=model.device), masks)
     done = terminated | truncated
     model.episodes.update(rewards, done, valid, infos)
@@ -221,7 +231,7 @@ def _collect_step(model: OnPolicyAlgorithm) -> tuple[np.ndarray, np.ndarray, Any
     for spec in model.step_infos:
         store_step_info(model, spec, infos, valid, buf.pos - 1)
     model.num_timesteps += n
-    model._last_obs, model._last_done = new_obs, done
+    model.rollout.last_obs, model.rollout.last_done = new_obs, done
     return rewards, done, infos
 
 
@@ -242,7 +252,7 @@ def final_values(model: OnPolicyAlgorithm, new_obs: Any, infos: dict[str, Any], 
     if model.config.check_finite:
         step = model.num_timesteps + model.n_envs
         source = "env.step() (final observation of a truncation)"
-        check_finite_step(batch, None, source, step, model._iteration)
+        check_finite_step(batch, None, source, step, model.rollout.iteration)
     obs_t, _ = split_masks(model.obs_to_tensor(batch))
     v = model.policy.predict_values(model.normalize_obs(obs_t, update=False))
     out = torch.zeros((model.n_envs, *v.shape[1:]), device=model.device)
@@ -267,7 +277,7 @@ def store_step_info(model: OnPolicyAlgorithm, spec: StepInfo, infos: Any, valid:
     step = model.num_timesteps + n
     if spec.kind == "observation":
         if model.config.check_finite:
-            check_finite_step(vals, None, source, step, model._iteration)
+            check_finite_step(vals, None, source, step, model.rollout.iteration)
         x = torch.as_tensor(vals.reshape(n, *target.shape[2:]), dtype=torch.float32, device=model.device)
         target[t] = model.normalize_obs(x, update=False)
         return
@@ -275,7 +285,7 @@ def store_step_info(model: OnPolicyAlgorithm, spec: StepInfo, infos: Any, valid:
         raise ValueError(f"{source}: got {vals.shape[1]} numbers per env; a {spec.kind} is one number")
     v = np.where(valid, vals[:, 0], 0.0) if spec.kind == "reward" else vals[:, 0]
     if model.config.check_finite:
-        check_finite_step(None, v, source, step, model._iteration)
+        check_finite_step(None, v, source, step, model.rollout.iteration)
     if spec.kind == "reward" and model.reward_normalizer is not None:  # same scale as the stored rewards
         v = v / float(torch.sqrt(model.reward_normalizer.rms.var + 1e-8))
     target[t] = torch.as_tensor(v, dtype=torch.float32, device=model.device)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -63,7 +63,8 @@ def make_vector_env(
         if env.removeprefix("rlsuite:") not in INVMGMT_IDS:
             raise ValueError(f"env: got {env!r}; allowed: {list(INVMGMT_IDS)} (or an InvMgmt env)")
         vec = gym.make_vec(env, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
-        return vec.unwrapped if hasattr(vec, "unwrapped") else vec
+        # An InvMgmt id's vector entry point is the native InvMgmtVectorEnv.
+        return cast(InvMgmtVectorEnv, vec.unwrapped if hasattr(vec, "unwrapped") else vec)
     base = getattr(env, "unwrapped", env)
     core = getattr(base, "core", None)
     if core is None or not hasattr(base, "num_periods"):

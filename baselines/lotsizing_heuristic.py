@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -146,7 +146,7 @@ class LotSizingCoverPolicy:
         if isinstance(env_id_or_spec, LotSizingSpec):
             env = LotSizingEnv(env_id_or_spec, **env_kwargs)
         else:
-            env = gym.make(env_id_or_spec, **env_kwargs).unwrapped
+            env = cast(LotSizingEnv, gym.make(env_id_or_spec, **env_kwargs).unwrapped)  # a LotSizing id
         table = []
         for s, big_s in itertools.product(reorder_at, order_up_to):
             if big_s < s:

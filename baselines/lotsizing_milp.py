@@ -288,11 +288,12 @@ def hindsight_bound(
     if isinstance(env_id_or_spec, LotSizingSpec):
         env = LotSizingEnv(env_id_or_spec, **env_kwargs)
     else:
-        env = gym.make(env_id_or_spec, **env_kwargs).unwrapped
-        if not isinstance(env, LotSizingEnv):
+        made = gym.make(env_id_or_spec, **env_kwargs).unwrapped
+        if not isinstance(made, LotSizingEnv):
             raise ValueError(
                 f"env_id_or_spec: got {env_id_or_spec!r}; must be a LotSizing id or a LotSizingSpec"
             )
+        env = made
     seeds = [seed + k for k in range(n_traces)]
     results = []
     for s in seeds:

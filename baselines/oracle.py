@@ -101,14 +101,16 @@ def hindsight_oracle(
         raise TypeError(f"start: got {type(start).__name__}; must be a StartState or None")
     try:
         D = np.asarray(demand, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"demand: got {demand!r:.80}; must be an array of numbers") from e
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"demand: got {demand!r:.80}; must be an array of numbers") from err
     if D.ndim == 1 and core.n_markets == 1:
         D = D[:, None]
     if D.ndim != 2 or D.shape[1] != core.n_markets or D.shape[0] < 1:
         raise ValueError(f"demand: got shape {np.shape(demand)}; expected (T, {core.n_markets})")
     if not np.all(np.isfinite(D)) or np.any(D < 0):
         raise ValueError("demand: must be finite and non-negative")
+    T: int
+    M: int
     T, M = D.shape
     nL, nS = core.n_links, core.n_stock
     if order_bound is None:
@@ -173,8 +175,14 @@ def hindsight_oracle(
             if has_fixed:
                 c[Z(t, e)] += link.K
 
-    eq_rows, eq_cols, eq_vals, eq_rhs = [], [], [], []
-    ub_rows, ub_cols, ub_vals, ub_rhs = [], [], [], []
+    eq_rows: list[int] = []
+    eq_cols: list[int] = []
+    eq_vals: list[float] = []
+    eq_rhs: list[float] = []
+    ub_rows: list[int] = []
+    ub_cols: list[int] = []
+    ub_vals: list[float] = []
+    ub_rhs: list[float] = []
 
     def add(rows: list, cols: list, vals: list, row: int, entries: list[tuple[int, float]]) -> None:
         for col, val in entries:
@@ -222,6 +230,7 @@ def hindsight_oracle(
                 ub_rhs.append(rhs)
                 r_ub += 1
                 if n.kind == "factory":
+                    assert n.C is not None  # NetworkSpec requires a factory's capacity
                     add(ub_rows, ub_cols, ub_vals, r_ub, [(col, 1.0) for col, _ in out])
                     ub_rhs.append(float(n.C))
                     r_ub += 1

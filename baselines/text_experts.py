@@ -7,7 +7,7 @@ model in tests (through the text protocol, see ``rlsuite.envs.text.TextActionWra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -16,6 +16,9 @@ from rlsuite.envs.text.sokoban import Level, solve, step_level
 from rlsuite.evaluation import run_episodes
 from rlsuite.files import atomic_write
 from rlsuite.validation import check_int, check_seed
+
+if TYPE_CHECKING:
+    from rlsuite.envs.text.webshop import WebShopEnv
 
 
 class SokobanExpert:
@@ -116,11 +119,12 @@ class WebShopExpert:
     name = "webshop expert"
 
     def __init__(self, env: gym.Env) -> None:
-        self.env = env.unwrapped
+        self.env = cast("WebShopEnv", env.unwrapped)  # built on the WebShop env it plays
 
     def _matches(self, index: int) -> bool:
         env = self.env
         goal, product = env.goal, env.catalog.products[index]
+        assert goal is not None  # set by the env's reset
         return (
             product.product_type == goal.product_type
             and all(a in product.attributes for a in goal.attributes)
@@ -139,6 +143,7 @@ class WebShopExpert:
                     return f"click[{env.catalog.products[i].asin}]"
             return "click[next >]" if "click[next >]" in acts else "click[back to search]"
         if env._page == "item":
+            assert env._item is not None and env.goal is not None  # on an item page, after reset
             if not self._matches(env._item):
                 return "click[< prev]"
             for axis, value in env.goal.options.items():

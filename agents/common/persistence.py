@@ -35,7 +35,7 @@ import torch
 
 from rlsuite.files import atomic_write
 
-from .logger import Logger
+from .logger import Logger, next_run_dir
 from .registry import ACTIVATIONS, FEATURES_EXTRACTORS, Registry
 
 #: policy_kwargs entries that name a class, and the registry each resolves through.
@@ -368,6 +368,15 @@ class ParametersMixin:
         """Log to ``logger`` from now on (``learn`` keeps it, even with ``tensorboard_log`` set)."""
         self._logger = logger
         self._custom_logger = True
+
+    def configure_logger(self, tb_log_name: str | None = None) -> None:
+        """Called by ``learn``: with ``tensorboard_log`` set, log to a new run folder
+        ``tensorboard_log/<tb_log_name or class name>_N`` (CSV and TensorBoard, and stdout when
+        ``verbose >= 1``), unless a logger was set with :meth:`set_logger`."""
+        folder = getattr(self, "tensorboard_log", None)
+        if folder is not None and not self._custom_logger:
+            run = next_run_dir(folder, tb_log_name or type(self).__name__)
+            self._logger = Logger(run, (["stdout"] if self.verbose >= 1 else []) + ["csv", "tensorboard"])
 
     def get_parameters(self) -> dict[str, dict[str, Any]]:
         """``{"policy": state_dict, "policy.optimizer": state_dict}`` (SB3's layout)."""

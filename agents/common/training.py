@@ -15,18 +15,15 @@ from typing import Any, Protocol
 from rlsuite.validation import check_bool, check_int, check_optional_str
 
 from .callbacks import BaseCallback, CallbackList, ProgressBarCallback
-from .logger import Logger, next_run_dir
 from .validation import check_callbacks
 
 
 class Learner(Protocol):
-    """What :func:`setup_learn` reads and sets on a model."""
+    """What :func:`setup_learn` needs of a model (every agent has it through ``ParametersMixin``)."""
 
     num_timesteps: int
-    verbose: int
-    tensorboard_log: str | None
-    _logger: Logger | None
-    _custom_logger: bool
+
+    def configure_logger(self, tb_log_name: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -61,10 +58,7 @@ def setup_learn(
     reset_num_timesteps = check_bool("reset_num_timesteps", reset_num_timesteps)
     progress_bar = check_bool("progress_bar", progress_bar)
     callbacks: list[Any] = check_callbacks("callback", callback)
-    if model.tensorboard_log is not None and not model._custom_logger:
-        run = next_run_dir(model.tensorboard_log, tb_log_name or type(model).__name__)
-        formats = (["stdout"] if model.verbose >= 1 else []) + ["csv", "tensorboard"]
-        model._logger = Logger(run, formats)
+    model.configure_logger(tb_log_name)
     if progress_bar:
         callbacks = [*callbacks, ProgressBarCallback()]
     cb = CallbackList(callbacks)

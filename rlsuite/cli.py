@@ -10,6 +10,10 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from rlsuite.envs.inventory import InvMgmtEnv
 
 
 def _integer(text: str) -> int:
@@ -132,7 +136,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(f"policy: got {args.policy!r}; allowed: {list(POLICY_NAMES)}")
     if args.env_id not in rlsuite.envs.INVMGMT_IDS:
         parser.error(f"env_id: got {args.env_id!r}; allowed: {list(rlsuite.envs.INVMGMT_IDS)}")
-    periods = args.periods or gym.make(args.env_id).unwrapped.num_periods
+    periods = args.periods or cast("InvMgmtEnv", gym.make(args.env_id).unwrapped).num_periods  # an InvMgmt id
     if args.warmup >= periods:
         parser.error(f"--warmup: got {args.warmup}; must be < the episode length ({periods} periods)")
     for option, path in (("--csv", args.csv), ("--plot", args.plot)):

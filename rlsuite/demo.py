@@ -58,7 +58,7 @@ def run_demo(
     policies = {name: policy_factory(name) for name in DEMO_POLICIES}
     result = evaluate(policies, env_id, seeds=seeds, oracle=True, show_progress=show_progress)
     rows = sorted(result.summary(), key=lambda r: -r["profit"])
-    oracle_row = {c: float("nan") for c in COLUMNS[1:]}
+    oracle_row: dict[str, Any] = {c: float("nan") for c in COLUMNS[1:]}
     oracle_row.update(policy="oracle (hindsight LP)", opt_gap_pct=0.0)
     oracle_row["profit"], oracle_row["profit_ci95"] = rows[0]["oracle_profit"], rows[0]["oracle_profit_ci95"]
     print(format_table([*rows, oracle_row], COLUMNS))

@@ -18,7 +18,10 @@ Run = tuple[Sequence[float], Sequence[float]]
 
 
 def curve_on_grid(
-    timesteps: Sequence[float], returns: Sequence[float], grid: Sequence[float], window: int = 20
+    timesteps: Sequence[float] | np.ndarray,
+    returns: Sequence[float] | np.ndarray,
+    grid: Sequence[float] | np.ndarray,
+    window: int = 20,
 ) -> np.ndarray:
     """At each grid step, the mean return of the last ``window`` episodes finished by then (NaN before
     the first episode)."""

@@ -148,7 +148,8 @@ def collect_grouped_episodes(
         raise TypeError(f"step_fn: got {type(step_fn).__name__}; must be callable (obs, active) -> ...")
     n_groups = n // group_size
     seeds = np.asarray(group_seeds(seed, n_groups, group_size), dtype=np.int64)
-    obs, _ = envs.reset(seed=[int(s) for s in seeds])
+    # Gymnasium's vector envs take a list of seeds; VectorEnv.reset is annotated seed: int | None.
+    obs, _ = envs.reset(seed=[int(s) for s in seeds])  # type: ignore[arg-type]
     active = np.ones(n, dtype=bool)
     returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
     terminated_ep = np.zeros(n, dtype=bool)

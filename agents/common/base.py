@@ -59,6 +59,7 @@ from .persistence import (
     write_model_zip,
 )
 from .policies import MAX_OBJECTIVES, POLICY_ALIASES, ActorCriticPolicy, PolicyOutput
+from .registry import Registry
 from .rollout import (
     EpisodeStats,
     RolloutState,
@@ -79,7 +80,7 @@ __all__ = ["OnPolicyAlgorithm", "StepInfo", "clip_grad_norm", "linear_schedule",
 class OnPolicyAlgorithm(ParametersMixin, ABC):
     """Base class of the on-policy agents (see the module docstring for the hooks)."""
 
-    policy_aliases: ClassVar[dict[str, type[ActorCriticPolicy]]] = POLICY_ALIASES
+    policy_aliases: ClassVar[Registry] = POLICY_ALIASES
     #: The algorithm's config dataclass: its fields are the constructor's parameters.
     config_class: ClassVar[type[OnPolicyConfig]] = OnPolicyConfig
     #: policy_kwargs the algorithm always adds (e.g. BPO's median head).
@@ -88,6 +89,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
     step_infos: ClassVar[tuple[StepInfo, ...]] = ()
 
     config: OnPolicyConfig
+    policy: ActorCriticPolicy
     learning_rate = config_view("learning_rate", "The learning rate or its schedule (config).")
     n_steps = config_view("n_steps", "Vector steps per rollout (config).")
     batch_size = config_view("batch_size", "Minibatch size (config).")
@@ -129,9 +131,10 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
                 f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or an nn.Module policy class"
             )
         self.policy_name = policy if isinstance(policy, str) else f"{policy.__module__}:{policy.__qualname__}"
-        self.policy_class = policy_class
+        self.policy_class: type[ActorCriticPolicy] = policy_class
         reserved = set(self.extra_policy_kwargs)
         allowed = accepted_kwargs(policy_class.__init__, skip=3)  # self, observation_space, action_space
+        assert config.policy_kwargs is not None  # OnPolicyConfig's check_mapping made it a dict
         check_kwargs_keys(
             "policy_kwargs", config.policy_kwargs, None if allowed is None else set(allowed) - reserved
         )
@@ -201,6 +204,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
     def _policy_kwargs(self) -> dict[str, Any]:
         """What the policy class is built with: ``policy_kwargs``, the algorithm's additions and,
         for a multi-objective env, ``n_objectives``."""
+        assert self.config.policy_kwargs is not None  # OnPolicyConfig's check_mapping made it a dict
         kwargs = {**self.config.policy_kwargs, **self.extra_policy_kwargs}
         if self.reward_dim > 1:
             kwargs["n_objectives"] = self.reward_dim
@@ -430,6 +434,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         policy = self.policy_name
         if not (isinstance(policy, str) and policy in self.policy_aliases):
             policy = self.policy_aliases.to_name(self.policy_class)  # a name, never an import path
+        assert self.config.policy_kwargs is not None  # OnPolicyConfig's check_mapping made it a dict
         pk = policy_kwargs_to_json(self.config.policy_kwargs)
         data = {
             "class": type(self).__name__,
@@ -491,6 +496,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         """Build the policy and copy in the saved tensors, each checked against the model's first."""
         pk = self._policy_kwargs()
         obs_space, act_space = self.observation_space, self.action_space
+        assert obs_space is not None and act_space is not None  # set by load (or set_env) first
         expected = meta_state_dict(lambda: self.policy_class(obs_space, act_space, **pk))
         check_state_dict("policy.pth", states["policy.pth"], expected)
         self._setup_model()

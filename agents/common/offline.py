@@ -126,6 +126,7 @@ class OfflineAlgorithm(ParametersMixin, ABC):
                 f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or a policy class"
             )
         allowed = accepted_kwargs(self.policy_class.__init__, skip=3)
+        assert config.policy_kwargs is not None  # OfflineConfig's check_mapping made it a dict
         check_kwargs_keys("policy_kwargs", config.policy_kwargs, None if allowed is None else set(allowed))
         self.device = resolve_device(config.device)
         self.num_timesteps = 0
@@ -159,6 +160,7 @@ class OfflineAlgorithm(ParametersMixin, ABC):
 
     def _setup_model(self) -> None:
         cfg = self.config
+        assert cfg.policy_kwargs is not None  # OfflineConfig's check_mapping made it a dict
         self._generator, self.sample_generator = seeded_generators(cfg.seed, self.device)
         self.policy = self.policy_class(self.observation_space, self.action_space, **cfg.policy_kwargs).to(
             self.device
@@ -266,6 +268,7 @@ class OfflineAlgorithm(ParametersMixin, ABC):
         """Save to a zip: ``data.json`` (class, config, spaces, step count), ``policy.pth`` and
         ``policy.optimizer.pth`` (tensors only; loading runs no code)."""
         policy = self.policy_aliases.to_name(self.policy_class)
+        assert self.config.policy_kwargs is not None  # OfflineConfig's check_mapping made it a dict
         pk = policy_kwargs_to_json(self.config.policy_kwargs)
         data = {
             "class": type(self).__name__,
@@ -296,10 +299,10 @@ class OfflineAlgorithm(ParametersMixin, ABC):
         model.action_space = space_from_json(data.get("action_space"), "action_space")
         if dataset is not None:
             model.set_dataset(dataset)
+        policy_kwargs = model.config.policy_kwargs
+        assert policy_kwargs is not None  # OfflineConfig's check_mapping made it a dict
         expected = meta_state_dict(
-            lambda: model.policy_class(
-                model.observation_space, model.action_space, **model.config.policy_kwargs
-            )
+            lambda: model.policy_class(model.observation_space, model.action_space, **policy_kwargs)
         )
         check_state_dict("policy.pth", states["policy.pth"], expected)
         model._setup_model()

@@ -105,6 +105,11 @@ def per_env(flags: np.ndarray, like: np.ndarray) -> np.ndarray:
     return flags.reshape(flags.shape + (1,) * (like.ndim - 1))
 
 
+def _shape(space: spaces.Space) -> tuple[int, ...]:
+    assert space.shape is not None  # the spaces a training env may have all have a shape
+    return tuple(space.shape)
+
+
 def make_rollout_buffer(model: OnPolicyAlgorithm) -> RolloutBuffer:
     """An empty buffer for ``n_steps`` steps of the model's env, with an ``extras`` entry per
     declared step info (``[n_steps, n_envs, *obs_shape]`` for observations, else ``[n_steps, n_envs]``)."""
@@ -116,10 +121,10 @@ def make_rollout_buffer(model: OnPolicyAlgorithm) -> RolloutBuffer:
     )
     assert space is not None
     if isinstance(space, spaces.Dict):
-        shapes: Any = {k: tuple(s.shape) for k, s in space.spaces.items()}
+        shapes: Any = {k: _shape(s) for k, s in space.spaces.items()}
         dtypes: Any = {k: torch_dtype(s) for k, s in space.spaces.items()}
     else:
-        shapes, dtypes = tuple(space.shape), torch_dtype(space)
+        shapes, dtypes = _shape(space), torch_dtype(space)
     action_dtype = torch.float32 if head.kind == "box" else torch.long
     buf = RolloutBuffer(
         n_steps,
@@ -239,6 +244,7 @@ def final_values(model: OnPolicyAlgorithm, new_obs: Any, infos: dict[str, Any], 
     """V(final observation) for the truncated envs in ``boot`` (0 elsewhere): ``infos["final_obs"]``
     under SAME_STEP autoreset, the step's own observation under NEXT_STEP."""
     idx = np.nonzero(boot)[0]
+    batch: dict[str, np.ndarray] | np.ndarray
     if model.autoreset_mode == AutoresetMode.SAME_STEP:
         final = infos["final_obs"]
         if isinstance(model.observation_space, spaces.Dict):

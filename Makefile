@@ -37,6 +37,7 @@ typecheck: $(VENV)/.test-deps
 
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest -n 2 -q
 
 test-slow: $(VENV)/.test-deps

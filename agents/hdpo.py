@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import gymnasium as gym
 import numpy as np
@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from rlsuite.envs.inventory.core import InventoryCore, InventoryState
+from rlsuite.envs.inventory.env import InvMgmtEnv
 from rlsuite.envs.inventory.rollout import initial_states, long_run_cost, sample_traces, simulate
 from rlsuite.envs.inventory.spec import NetworkSpec
 from rlsuite.validation import (
@@ -189,7 +190,7 @@ def _core_description(env: Any, env_kwargs: Mapping[str, Any] | None) -> dict[st
         return {
             "env_id": env,
             "env_kwargs": dict(env_kwargs or {}),
-            "num_periods": made.unwrapped.num_periods,
+            "num_periods": cast(InvMgmtEnv, made.unwrapped).num_periods,
         }
     if env_kwargs:
         raise ValueError("env_kwargs: only used when env is an id")
@@ -238,7 +239,7 @@ def _check_description(desc: Any) -> dict[str, Any]:
 def _build_core(desc: dict[str, Any], dtype: torch.dtype, device: torch.device) -> InventoryCore:
     if "env_id" in desc:
         made = gym.make(desc["env_id"], **desc["env_kwargs"])
-        base = made.unwrapped.core
+        base = cast(InvMgmtEnv, made.unwrapped).core
         spec, backlog, allocation, order = base.spec, base.backlog, base.allocation, base.event_order
     else:
         spec = NetworkSpec.from_dict(desc["network"])
@@ -320,7 +321,8 @@ class HDPO(ParametersMixin):
         allowed = accepted_kwargs(
             self.policy_class.__init__ if is_class else self.policy_class, 2 if is_class else 1
         )
-        check_kwargs_keys("policy_kwargs", self.config.policy_kwargs, allowed)  # after self (a class), core
+        # ``allowed``: the policy's parameters after self (for a class) and core.
+        check_kwargs_keys("policy_kwargs", self.config.policy_kwargs or {}, allowed)
         self.device = _hdpo_device(self.config.device)
         if _description is None:
             if env is None:
@@ -344,7 +346,7 @@ class HDPO(ParametersMixin):
             torch.manual_seed(cfg.seed)
         self.core = _build_core(self.description, self.dtype, self.device)
         try:
-            self.policy: InventoryPolicyNet = self.policy_class(self.core, **cfg.policy_kwargs)
+            self.policy: InventoryPolicyNet = self.policy_class(self.core, **(cfg.policy_kwargs or {}))
         except TypeError as e:  # a wrong type, or a key the policy does not take
             raise TypeError(f"policy_kwargs: {e}") from e
         self.policy.to(device=self.device, dtype=self.dtype)
@@ -363,7 +365,8 @@ class HDPO(ParametersMixin):
 
     def _make_data(self) -> dict[str, Any]:
         cfg = self.config
-        seed = cfg.seed if cfg.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        fresh = int(np.random.SeedSequence().generate_state(1)[0] % 2**31)  # OS entropy, when unseeded
+        seed = cfg.seed if cfg.seed is not None else fresh
         ss = np.random.SeedSequence([seed, 1706])
         s_train, s_dev, s_init, s_perm = (int(c.generate_state(1)[0]) for c in ss.spawn(4))
         core = self.core
@@ -627,7 +630,7 @@ class HDPO(ParametersMixin):
         policy = self.policy_name
         if not (isinstance(policy, str) and policy in self.policy_aliases):
             policy = self.policy_aliases.to_name(self.policy_class)  # a name, never an import path
-        pk = policy_kwargs_to_json(self.config.policy_kwargs)
+        pk = policy_kwargs_to_json(self.config.policy_kwargs or {})
         data = {
             "class": type(self).__name__,
             "config": {"policy": policy, **config_to_json(self.config, pk)},
@@ -666,7 +669,7 @@ class HDPO(ParametersMixin):
         desc = _check_description(data.get("env")) if env is None else _core_description(env, env_kwargs)
         dtype = _DTYPES[checked.dtype]
         core = _build_core(desc, dtype, torch.device("cpu"))
-        pk = checked.policy_kwargs
+        pk = checked.policy_kwargs or {}
         try:  # the policy as the model holds it: in the config's dtype
             expected = meta_state_dict(lambda: policy(core, **pk).to(dtype=dtype))
         except TypeError as e:

@@ -43,6 +43,11 @@ FEASIBILITY = ("none", "proportional", "softmax")
 class InventoryPolicyNet(nn.Module, ABC):
     """Base class: a deterministic policy ``obs [B, obs_dim] -> orders [B, n_links]`` on ``core``."""
 
+    link_scale: Tensor
+    group: Tensor
+    raw_links: Tensor
+    supplier_link: Tensor
+
     def __init__(self, core: InventoryCore, feasibility: str = "none") -> None:
         super().__init__()
         check_choice("feasibility", feasibility, FEASIBILITY)
@@ -114,6 +119,9 @@ class InventoryMlpPolicy(InventoryPolicyNet):
             in backlog mode.
         feasibility: ``none``, ``proportional`` or ``softmax`` (module docstring).
     """
+
+    cols: Tensor
+    in_scale: Tensor
 
     FEATURES = ("on_hand", "pipeline", "unmet", "demand", "period")
     PERIOD_SCALE = 100.0
@@ -189,6 +197,10 @@ class BaseStockParamPolicy(InventoryPolicyNet):
     through ``max``.
     """
 
+    level_scale: Tensor
+    ip_map: Tensor
+    split: Tensor
+
     def __init__(
         self,
         core: InventoryCore,
@@ -256,6 +268,14 @@ class GNNPolicy(InventoryPolicyNet):
     depends on the number of nodes or edges: a policy trained on one network runs unchanged
     on another of the same family.
     """
+
+    edge_index: Tensor
+    market_static: Tensor
+    node_scale: Tensor
+    edge_scale: Tensor
+    link_src: Tensor
+    link_dst: Tensor
+    supplier_nodes: Tensor
 
     def __init__(
         self,

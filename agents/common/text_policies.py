@@ -38,6 +38,14 @@ def _mean_embed(embed: nn.Embedding, ids: Tensor) -> Tensor:
     return (e * mask).sum(-2) / mask.sum(-2).clamp_min(1.0)
 
 
+def _token_box(space: spaces.Dict, key: str) -> spaces.Box:
+    """``space[key]`` as the Box of token ids it must be (a clear error otherwise)."""
+    box = space[key]
+    if not isinstance(box, spaces.Box) or not box.shape:
+        raise ValueError(f"observation_space[{key!r}]: got {box!r}; must be a Box of token ids")
+    return box
+
+
 class TextEncoder(nn.Module):
     """Word ids ``[B, L]`` -> ``[B, hidden]`` with its own embedding (``bow``, ``position`` or ``gru``)."""
 
@@ -100,7 +108,10 @@ class TextChoicePolicy(nn.Module):
         check_choice("encoder", encoder, ENCODERS)
         embed_dim, hidden = check_int("embed_dim", embed_dim, 1), check_int("hidden", hidden, 1)
         median_head, ortho_init = check_bool("median_head", median_head), check_bool("ortho_init", ortho_init)
-        tokens, act_tokens = observation_space["tokens"], observation_space["action_tokens"]
+        tokens, act_tokens = (
+            _token_box(observation_space, "tokens"),
+            _token_box(observation_space, "action_tokens"),
+        )
         n_actions = int(action_space.n)
         if act_tokens.shape[0] != n_actions:
             raise ValueError(
@@ -123,7 +134,8 @@ class TextChoicePolicy(nn.Module):
         self.slot_bias = nn.Parameter(torch.zeros(n_actions))  # a per-position prior (e.g. "query 0")
         self.value_net = MLP(hidden, [hidden], nn.Tanh, 1)
         self.action_head = ActionHead(action_space, 1)  # conversions and mask size only
-        self.action_head.net = nn.Identity()  # the logits are the scores below
+        # The logits are the scores below: the head only converts actions and sizes masks.
+        self.action_head.net = nn.Identity()  # type: ignore[assignment]
         self.median_net = MLP(hidden, [hidden], nn.Tanh, 1) if median_head else None
         if ortho_init:  # every layer sqrt(2), then the value head 1 and the policy's scores 0.01
             orthogonal_init(self, HIDDEN_GAIN)
@@ -231,9 +243,13 @@ class TextFeaturesExtractor(nn.Module):
             raise ValueError("observation_space: TextFeaturesExtractor needs a Dict with 'tokens'")
         check_choice("encoder", encoder, ENCODERS)
         embed_dim, hidden = check_int("embed_dim", embed_dim, 1), check_int("hidden", hidden, 1)
-        tokens = observation_space["tokens"]
+        tokens = _token_box(observation_space, "tokens")
         highs = [np.max(tokens.high)]
-        act = observation_space.spaces.get("action_tokens")
+        act = (
+            _token_box(observation_space, "action_tokens")
+            if "action_tokens" in observation_space.spaces
+            else None
+        )
         if act is not None:
             highs.append(np.max(act.high))
         vocab = int(max(highs)) + 1

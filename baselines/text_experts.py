@@ -134,20 +134,22 @@ class WebShopExpert:
 
     def choose(self) -> str:
         env = self.env
-        acts = env._actions
-        if env._page == "search":
+        acts = env.actions
+        if env.page == "search":
             return acts[0]
-        if env._page == "results":
-            for i in env._shown():
+        if env.page == "results":
+            for i in env.shown_products:
                 if self._matches(i):
                     return f"click[{env.catalog.products[i].asin}]"
             return "click[next >]" if "click[next >]" in acts else "click[back to search]"
-        if env._page == "item":
-            assert env._item is not None and env.goal is not None  # on an item page, after reset
-            if not self._matches(env._item):
+        if env.page == "item":
+            item, goal = env.current_item, env.goal
+            assert item is not None and goal is not None  # on an item page, after reset
+            if not self._matches(item):
                 return "click[< prev]"
-            for axis, value in env.goal.options.items():
-                if env._selected.get(axis) != value:
+            selected = env.selected_options
+            for axis, value in goal.options.items():
+                if selected.get(axis) != value:
                     return f"click[{value}]"
             return "click[buy now]"
         return "click[< prev]"
@@ -155,7 +157,7 @@ class WebShopExpert:
     def predict(
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
     ) -> tuple[Any, None]:
-        return np.int64(self.env._actions.index(self.choose())), None
+        return np.int64(self.env.actions.index(self.choose())), None
 
 
 def save_demonstrations(path: str, data: dict[str, Any]) -> None:

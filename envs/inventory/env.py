@@ -419,6 +419,11 @@ class InvMgmtEnv(gym.Env):
         return self._edge_index_cache
 
     @property
+    def started(self) -> bool:
+        """Whether ``reset`` has been called (``step`` is allowed)."""
+        return self._state is not None
+
+    @property
     def state(self) -> InventoryState:
         """The current batch-of-one core state (read-only use)."""
         if self._state is None:

@@ -172,7 +172,7 @@ class InvMgmtParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         ``orders_filled``.
         """
         if not self.agents:  # no live agents: before the first reset, or after the episode ended
-            check_step_allowed(self.env._state is not None, True)
+            check_step_allowed(self.env.started, True)
         orders = self.env.validate_action(self._joint_action(actions))
         _, reward, terminated, truncated, info = self.env.step(orders)
         self._last_orders = orders

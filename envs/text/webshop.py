@@ -579,6 +579,32 @@ class WebShopEnv(gym.Env):
         gym.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
         return None
 
+    # ------------------------------------------------------------------ read-only views (scripted experts)
+    @property
+    def page(self) -> str:
+        """The current page: ``"search"``, ``"results"``, ``"item"`` or a detail tab."""
+        return self._page
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """The admissible actions of the current page, in index order (``info["admissible_actions"]``)."""
+        return tuple(self._actions)
+
+    @property
+    def shown_products(self) -> list[int]:
+        """Catalog indices of the products on the current results page."""
+        return list(self._shown())
+
+    @property
+    def current_item(self) -> int | None:
+        """Catalog index of the product on the item page (None elsewhere)."""
+        return self._item
+
+    @property
+    def selected_options(self) -> dict[str, str]:
+        """Options chosen on the item page, by axis (e.g. ``{"size": "12 count"}``)."""
+        return dict(self._selected)
+
     # ------------------------------------------------------------------ the page state machine
     def queries(self) -> list[str]:
         """Search candidates built from the instruction (most to least specific)."""

@@ -57,8 +57,9 @@ from rlsuite.validation import (
 )
 
 from .common.callbacks import BaseCallback
-from .common.config import config_from_arguments, config_to_json, config_view
+from .common.config import config_from_arguments, config_to_json
 from .common.device import resolve_device
+from .common.observations import numeric_tensor
 from .common.optim import clip_grad_norm
 from .common.persistence import (
     ParametersMixin,
@@ -271,13 +272,6 @@ class HDPO(ParametersMixin):
     config_class: ClassVar[type[HDPOConfig]] = HDPOConfig
 
     config: HDPOConfig
-    learning_rate = config_view("learning_rate", "The learning rate or its schedule (config).")
-    batch_size = config_view("batch_size", "Traces per gradient step (config).")
-    max_grad_norm = config_view("max_grad_norm", "Gradient clip norm (config).")
-    tensorboard_log = config_view("tensorboard_log", "TensorBoard/CSV run folder (config).")
-    policy_kwargs = config_view("policy_kwargs", "Keyword arguments of the policy class (config).")
-    verbose = config_view("verbose", "Verbosity (config).")
-    seed = config_view("seed", "Seed (config).")
 
     def __init__(
         self,
@@ -595,17 +589,10 @@ class HDPO(ParametersMixin):
                     f"observation: a dict observation needs its 'flat' entry; got keys {list(observation)}"
                 )
             observation, name = observation["flat"], "observation['flat']"
-        if isinstance(observation, Tensor):
-            observation = observation.detach().cpu().numpy()
-        try:
-            arr = np.asarray(observation)
-        except ValueError as e:  # ragged nested lists
-            raise ValueError(f"{name}: not a rectangular array ({e})") from e
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: got values of dtype {arr.dtype}; must be numbers")
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        values = numeric_tensor(name, observation)  # rejects ragged and non-numeric input
+        if values.is_floating_point() and not torch.isfinite(values).all():
             raise ValueError(f"{name}: contains NaN or inf; observations must be finite")
-        obs = torch.as_tensor(arr, dtype=self.dtype, device=self.device)
+        obs = values.detach().to(dtype=self.dtype, device=self.device)
         single = obs.ndim == 1
         if single:
             obs = obs.unsqueeze(0)

@@ -43,18 +43,17 @@ from rlsuite.validation import check_int
 
 from .buffers import RolloutBatch, RolloutBuffer, explained_variance
 from .callbacks import BaseCallback
-from .config import OnPolicyConfig, config_to_json, config_view
+from .config import OnPolicyConfig, config_view
 from .device import resolve_device, seeded_generators
 from .normalize import ObservationNormalizer, RewardNormalizer, normalized_shapes
 from .observations import finite_report, obs_to_tensor, predict_actions
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
-    check_optimizer_state,
+    agent_data,
     check_state_dict,
-    meta_state_dict,
-    policy_kwargs_to_json,
     read_saved_agent,
+    restore_policy,
     saved_count,
     write_model_zip,
 )
@@ -69,7 +68,7 @@ from .rollout import (
     start_rollouts,
 )
 from .schedules import linear_schedule, make_schedule
-from .spaces import space_from_json, space_to_json
+from .spaces import space_from_json
 from .training import setup_learn
 from .validation import NonFiniteError, accepted_kwargs, check_kwargs_keys
 from .vec_env import check_training_env, make_vec_env, reward_dim
@@ -90,23 +89,16 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
 
     config: OnPolicyConfig
     policy: ActorCriticPolicy
-    learning_rate = config_view("learning_rate", "The learning rate or its schedule (config).")
     n_steps = config_view("n_steps", "Vector steps per rollout (config).")
-    batch_size = config_view("batch_size", "Minibatch size (config).")
     n_epochs = config_view("n_epochs", "Passes over each rollout (config).")
     gamma = config_view("gamma", "Discount factor (config).")
     gae_lambda = config_view("gae_lambda", "GAE's lambda (config).")
     ent_coef = config_view("ent_coef", "Entropy bonus weight (config).")
     vf_coef = config_view("vf_coef", "Value loss weight (config).")
-    max_grad_norm = config_view("max_grad_norm", "Gradient clip norm (config).")
     normalize_advantage = config_view(
         "normalize_advantage", "Per-minibatch advantage normalization (config)."
     )
     target_kl = config_view("target_kl", "KL early-stop threshold (config).")
-    tensorboard_log = config_view("tensorboard_log", "TensorBoard/CSV run folder (config).")
-    policy_kwargs = config_view("policy_kwargs", "Keyword arguments of the policy class (config).")
-    verbose = config_view("verbose", "Verbosity (config).")
-    seed = config_view("seed", "Seed (config).")
 
     def __init__(
         self,
@@ -434,17 +426,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         policy = self.policy_name
         if not (isinstance(policy, str) and policy in self.policy_aliases):
             policy = self.policy_aliases.to_name(self.policy_class)  # a name, never an import path
-        assert self.config.policy_kwargs is not None  # OnPolicyConfig's check_mapping made it a dict
-        pk = policy_kwargs_to_json(self.config.policy_kwargs)
-        data = {
-            "class": type(self).__name__,
-            "config": {"policy": policy, **config_to_json(self.config, pk)},
-            "observation_space": space_to_json(self.observation_space),
-            "action_space": space_to_json(self.action_space),
-            "reward_dim": self.reward_dim,
-            "num_timesteps": self.num_timesteps,
-            "n_updates": self._n_updates,
-        }
+        data = agent_data(self, policy, reward_dim=self.reward_dim, n_updates=self._n_updates)
         norms: dict[str, Any] = {}
         if self.obs_normalizer is not None:
             norms["obs"] = self.obs_normalizer.state_dict()
@@ -497,12 +479,7 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         pk = self._policy_kwargs()
         obs_space, act_space = self.observation_space, self.action_space
         assert obs_space is not None and act_space is not None  # set by load (or set_env) first
-        expected = meta_state_dict(lambda: self.policy_class(obs_space, act_space, **pk))
-        check_state_dict("policy.pth", states["policy.pth"], expected)
-        self._setup_model()
-        self.policy.load_state_dict(states["policy.pth"])
-        check_optimizer_state("policy.optimizer.pth", states["policy.optimizer.pth"], self.optimizer)
-        self.optimizer.load_state_dict(states["policy.optimizer.pth"])
+        restore_policy(self, states, lambda: self.policy_class(obs_space, act_space, **pk), self._setup_model)
         norms = states["normalizers.pth"]
         for key, normalizer in (("obs", self.obs_normalizer), ("reward", self.reward_normalizer)):
             if isinstance(norms, dict) and key in norms and normalizer is not None:

@@ -34,24 +34,22 @@ from rlsuite.validation import (
 )
 
 from .callbacks import BaseCallback
-from .config import config_to_json, config_view
+from .config import config_view
 from .datasets import TransitionBatch, TransitionDataset
 from .device import resolve_device, seeded_generators
 from .observations import finite_report, predict_actions
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
-    check_optimizer_state,
-    check_state_dict,
-    meta_state_dict,
-    policy_kwargs_to_json,
+    agent_data,
     read_saved_agent,
+    restore_policy,
     saved_count,
     write_model_zip,
 )
 from .policies import POLICY_ALIASES
 from .schedules import Schedule, check_schedule, make_schedule
-from .spaces import space_from_json, space_to_json
+from .spaces import space_from_json
 from .training import setup_learn
 from .validation import NonFiniteError, accepted_kwargs, check_kwargs_keys
 
@@ -103,11 +101,7 @@ class OfflineAlgorithm(ParametersMixin, ABC):
     config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
 
     config: OfflineConfig
-    batch_size = config_view("batch_size", "Minibatch size (config).")
     gamma = config_view("gamma", "Discount factor (config).")
-    tensorboard_log = config_view("tensorboard_log", "TensorBoard/CSV run folder (config).")
-    verbose = config_view("verbose", "Verbosity (config).")
-    seed = config_view("seed", "Seed (config).")
 
     def __init__(
         self,
@@ -267,16 +261,7 @@ class OfflineAlgorithm(ParametersMixin, ABC):
     def save(self, path: str | Path) -> None:
         """Save to a zip: ``data.json`` (class, config, spaces, step count), ``policy.pth`` and
         ``policy.optimizer.pth`` (tensors only; loading runs no code)."""
-        policy = self.policy_aliases.to_name(self.policy_class)
-        assert self.config.policy_kwargs is not None  # OfflineConfig's check_mapping made it a dict
-        pk = policy_kwargs_to_json(self.config.policy_kwargs)
-        data = {
-            "class": type(self).__name__,
-            "config": {"policy": policy, **config_to_json(self.config, pk)},
-            "observation_space": space_to_json(self.observation_space),
-            "action_space": space_to_json(self.action_space),
-            "num_timesteps": self.num_timesteps,
-        }
+        data = agent_data(self, self.policy_aliases.to_name(self.policy_class))
         states = {"policy.pth": self.policy.state_dict(), "policy.optimizer.pth": self.optimizer.state_dict()}
         write_model_zip(path, data, states)
 
@@ -299,15 +284,9 @@ class OfflineAlgorithm(ParametersMixin, ABC):
         model.action_space = space_from_json(data.get("action_space"), "action_space")
         if dataset is not None:
             model.set_dataset(dataset)
-        policy_kwargs = model.config.policy_kwargs
-        assert policy_kwargs is not None  # OfflineConfig's check_mapping made it a dict
-        expected = meta_state_dict(
-            lambda: model.policy_class(model.observation_space, model.action_space, **policy_kwargs)
-        )
-        check_state_dict("policy.pth", states["policy.pth"], expected)
-        model._setup_model()
-        model.policy.load_state_dict(states["policy.pth"])
-        check_optimizer_state("policy.optimizer.pth", states["policy.optimizer.pth"], model.optimizer)
-        model.optimizer.load_state_dict(states["policy.optimizer.pth"])
+        obs_space, act_space = model.observation_space, model.action_space
+        pk = model.config.policy_kwargs or {}
+        build = lambda: model.policy_class(obs_space, act_space, **pk)  # noqa: E731
+        restore_policy(model, states, build, model._setup_model)
         model.num_timesteps = saved_count(data, "num_timesteps")
         return model

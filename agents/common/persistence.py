@@ -35,6 +35,7 @@ import torch
 
 from rlsuite.files import atomic_write
 
+from .config import config_view
 from .logger import Logger, next_run_dir
 from .registry import ACTIVATIONS, FEATURES_EXTRACTORS, Registry
 
@@ -226,6 +227,38 @@ def read_saved_agent(
     return data, states, policy, config
 
 
+def agent_data(model: Any, policy: str, **extra: Any) -> dict[str, Any]:
+    """``data.json`` of an agent whose policy is built from its spaces: the class name, the config
+    (the policy's registered name and ``dataclasses.asdict(config)`` as JSON), both spaces,
+    ``num_timesteps`` and the agent's ``extra`` entries."""
+    from .config import config_to_json
+    from .spaces import space_to_json
+
+    pk = policy_kwargs_to_json(model.config.policy_kwargs or {})
+    return {
+        "class": type(model).__name__,
+        "config": {"policy": policy, **config_to_json(model.config, pk)},
+        "observation_space": space_to_json(model.observation_space),
+        "action_space": space_to_json(model.action_space),
+        "num_timesteps": model.num_timesteps,
+        **extra,
+    }
+
+
+def restore_policy(
+    model: Any, states: Mapping[str, Any], build: Callable[[], torch.nn.Module], setup: Callable[[], None]
+) -> None:
+    """The second half of an agent's ``load``: check ``policy.pth`` against ``build()`` made on
+    the meta device (keys, shapes, dtypes; nothing allocated), then ``setup()`` (the agent builds
+    its policy and optimizer) and copy in the policy's and the optimizer's states, the latter checked
+    against the new optimizer first."""
+    check_state_dict("policy.pth", states["policy.pth"], meta_state_dict(build))
+    setup()
+    model.policy.load_state_dict(states["policy.pth"])
+    check_optimizer_state("policy.optimizer.pth", states["policy.optimizer.pth"], model.optimizer)
+    model.optimizer.load_state_dict(states["policy.optimizer.pth"])
+
+
 def saved_count(
     data: Mapping[str, Any], key: str, default: int = 0, low: int = 0, high: int | None = None
 ) -> int:
@@ -353,10 +386,19 @@ class ParametersMixin:
 
     policy: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    verbose: int
+    config: Any
     _logger: Logger | None
     #: True once the user set a logger with :meth:`set_logger`: ``learn`` then keeps it.
     _custom_logger: bool = False
+
+    # SB3's attribute names for the hyperparameters every agent's config has (read-only views).
+    learning_rate = config_view("learning_rate", "The learning rate or its schedule (config).")
+    batch_size = config_view("batch_size", "Minibatch size (config).")
+    max_grad_norm = config_view("max_grad_norm", "Gradient clip norm (config).")
+    tensorboard_log = config_view("tensorboard_log", "TensorBoard/CSV run folder (config).")
+    policy_kwargs = config_view("policy_kwargs", "Keyword arguments of the policy class (config).")
+    verbose = config_view("verbose", "Verbosity (config).")
+    seed = config_view("seed", "Seed (config).")
 
     @property
     def logger(self) -> Logger:

@@ -46,7 +46,7 @@ from .callbacks import BaseCallback
 from .config import OnPolicyConfig, config_view
 from .device import resolve_device, seeded_generators
 from .normalize import ObservationNormalizer, RewardNormalizer, normalized_shapes
-from .observations import finite_report, obs_to_tensor, predict_actions
+from .observations import PredictMixin, finite_report, obs_to_tensor
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
@@ -76,7 +76,7 @@ from .vec_env import check_training_env, make_vec_env, reward_dim
 __all__ = ["OnPolicyAlgorithm", "StepInfo", "clip_grad_norm", "linear_schedule", "resolve_device"]
 
 
-class OnPolicyAlgorithm(ParametersMixin, ABC):
+class OnPolicyAlgorithm(ParametersMixin, PredictMixin, ABC):
     """Base class of the on-policy agents (see the module docstring for the hooks)."""
 
     policy_aliases: ClassVar[Registry] = POLICY_ALIASES
@@ -387,37 +387,6 @@ class OnPolicyAlgorithm(ParametersMixin, ABC):
         log.record("time/time_elapsed", int(elapsed))
         log.record("time/total_timesteps", self.num_timesteps)
         log.dump(self.num_timesteps)
-
-    # ------------------------------------------------------------------ inference
-    @torch.no_grad()
-    def predict(
-        self,
-        observation: Any,
-        state: Any = None,
-        episode_start: Any = None,
-        deterministic: bool = False,
-        action_masks: Any = None,
-    ) -> tuple[np.ndarray, None]:
-        """Actions for one observation or a batch, like SB3 (``state`` is unused: no recurrence).
-        Masks come from an ``action_mask`` observation key or ``action_masks``.
-
-        The observation is checked against the observation space (shape, keys, numeric dtype,
-        finite values; ``ValueError`` / ``TypeError`` naming the key), and masks against the
-        action space (shape, 0/1 values, at least one allowed action per row)."""
-        assert self.observation_space is not None and self.action_space is not None
-        self.policy.eval()
-        actions = predict_actions(
-            self.policy,
-            observation,
-            self.observation_space,
-            self.action_space,
-            self.device,
-            deterministic,
-            action_masks,
-            self.normalize_obs,
-            self.sample_generator,
-        )
-        return actions, None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:

@@ -237,3 +237,49 @@ def predict_actions(
     if isinstance(action_space, spaces.Box):
         out = np.clip(out, action_space.low, action_space.high)
     return out[0] if single else out
+
+
+class PredictMixin:
+    """SB3's ``predict`` for the agents whose policy has ``act`` and ``action_head`` (the on-policy
+    and the offline agents): :func:`predict_actions` with the agent's ``normalize_obs``."""
+
+    policy: Any
+    observation_space: spaces.Space | None
+    action_space: spaces.Space | None
+    device: torch.device
+    sample_generator: torch.Generator
+
+    def normalize_obs(self, obs: Any, update: bool = False) -> Any:
+        """``obs`` as the policy sees it (unchanged unless the agent normalizes observations)."""
+        return obs
+
+    @torch.no_grad()
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+        action_masks: Any = None,
+    ) -> tuple[np.ndarray, None]:
+        """Actions for one observation or a batch, like SB3 (``state`` is unused: no recurrence).
+        Masks come from an ``action_mask`` observation key or ``action_masks``.
+
+        The observation is checked against the observation space (shape, keys, numeric dtype,
+        finite values; ``ValueError`` / ``TypeError`` naming the key), and masks against the
+        action space (shape, 0/1 values, at least one allowed action per row)."""
+        if self.observation_space is None or self.action_space is None:
+            raise ValueError("predict: the model has no spaces yet (build it with an env or a dataset)")
+        self.policy.eval()
+        actions = predict_actions(
+            self.policy,
+            observation,
+            self.observation_space,
+            self.action_space,
+            self.device,
+            deterministic,
+            action_masks,
+            self.normalize_obs,
+            self.sample_generator,
+        )
+        return actions, None

@@ -37,7 +37,7 @@ from .callbacks import BaseCallback
 from .config import config_view
 from .datasets import TransitionBatch, TransitionDataset
 from .device import resolve_device, seeded_generators
-from .observations import finite_report, predict_actions
+from .observations import PredictMixin, finite_report
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
@@ -93,7 +93,7 @@ class OfflineConfig:
         resolve_device(self.device)
 
 
-class OfflineAlgorithm(ParametersMixin, ABC):
+class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
     """Base class of the learners that train from a :class:`TransitionDataset` (module docstring)."""
 
     policy_aliases: ClassVar[Any] = POLICY_ALIASES
@@ -230,32 +230,6 @@ class OfflineAlgorithm(ParametersMixin, ABC):
         self.logger.record("time/gradient_steps_per_s", int((self.num_timesteps - start_steps) / elapsed))
         self.logger.record("time/total_timesteps", self.num_timesteps)
         self.logger.dump(self.num_timesteps)
-
-    # ------------------------------------------------------------------ inference
-    @torch.no_grad()
-    def predict(
-        self,
-        observation: Any,
-        state: Any = None,
-        episode_start: Any = None,
-        deterministic: bool = False,
-        action_masks: Any = None,
-    ) -> tuple[np.ndarray, None]:
-        """Actions for one observation or a batch (SB3's signature; ``state`` is unused)."""
-        assert self.observation_space is not None and self.action_space is not None
-        self.policy.eval()
-        actions = predict_actions(
-            self.policy,
-            observation,
-            self.observation_space,
-            self.action_space,
-            self.device,
-            deterministic,
-            action_masks,
-            lambda obs: obs,
-            self.sample_generator,
-        )
-        return actions, None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:

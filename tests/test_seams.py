@@ -75,6 +75,10 @@ def test_grouped_episodes_end_to_end_on_sokoban():
         assert eps.steps["rewards"][rows].sum() == pytest.approx(eps.returns[e])
     assert eps.steps["log_prob"].shape == (eps.lengths.sum(),)
     assert (eps.lengths <= 40).all() and (eps.terminated == (eps.lengths < 40)).all()
+    # The info of each episode's last step: "won" where the episode ended in the env, NaN where cut.
+    ended = eps.lengths < 40
+    assert np.isin(eps.final_infos["won"][ended], [0.0, 1.0]).all()
+    assert np.isnan(eps.final_infos["won"][~ended]).all()
     step_adv = eps.step_advantages("rloo")
     adv = group_advantages(eps.returns, 3, "rloo")
     for e in range(6):

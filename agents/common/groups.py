@@ -101,6 +101,9 @@ class GroupedEpisodes:
     #: Per-step data: ``"obs"``, ``"actions"``, ``"rewards"`` and every name ``step_fn`` recorded,
     #: each with a leading ``n_steps`` dimension (dict observations stay dicts of arrays).
     steps: dict[str, Any] = field(default_factory=dict)
+    #: Numeric and boolean ``info`` entries of each episode's last step, ``[n_episodes]`` each
+    #: (e.g. the text envs' ``"won"``); NaN where an episode's last step did not report the key.
+    final_infos: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_episodes(self) -> int:
@@ -156,13 +159,14 @@ def collect_grouped_episodes(
     rows: dict[str, list[Any]] = {}
     episode_of_step: list[np.ndarray] = []
     step_in_episode: list[np.ndarray] = []
+    final_infos: dict[str, np.ndarray] = {}
     for _ in range(max_steps):
         idx = np.nonzero(active)[0]
         actions, record = step_fn(obs, active.copy())
         actions = np.asarray(actions)
         if actions.shape[:1] != (n,):
             raise ValueError(f"step_fn: returned actions of shape {actions.shape}; expected ({n}, ...)")
-        new_obs, rewards, term, trunc, _ = envs.step(actions)
+        new_obs, rewards, term, trunc, infos = envs.step(actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _append(rows, "obs", obs, idx)
         _append(rows, "actions", actions, idx)
@@ -177,6 +181,7 @@ def collect_grouped_episodes(
         lengths[idx] += 1
         done = (np.asarray(term, bool) | np.asarray(trunc, bool)) & active
         terminated_ep |= np.asarray(term, bool) & active
+        _record_final_infos(final_infos, infos, done, n)
         active &= ~done
         obs = new_obs
         if not active.any():
@@ -192,7 +197,25 @@ def collect_grouped_episodes(
         episode_of_step=np.concatenate(episode_of_step),
         step_in_episode=np.concatenate(step_in_episode),
         steps=steps,
+        final_infos=final_infos,
     )
+
+
+def _record_final_infos(out: dict[str, np.ndarray], infos: Any, done: np.ndarray, n: int) -> None:
+    """Keep the numeric/boolean info entries of the copies whose episode ended at this step (from
+    ``final_info`` under SAME_STEP autoreset, where ``infos`` already belongs to the next episode)."""
+    if not done.any() or not isinstance(infos, dict):
+        return
+    source = infos.get("final_info") if isinstance(infos.get("final_info"), dict) else infos
+    for key, value in source.items():
+        if key.startswith("_") or key in ("final_info", "final_obs"):
+            continue
+        arr = np.asarray(value)
+        if arr.shape != (n,) or arr.dtype.kind not in "biuf":
+            continue
+        has = np.asarray(source.get("_" + key, np.ones(n, bool)), bool) & done
+        column = out.setdefault(key, np.full(n, np.nan))
+        column[has] = arr[has]
 
 
 def _append(rows: dict[str, list[Any]], name: str, value: Any, idx: np.ndarray) -> None:

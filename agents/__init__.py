@@ -18,16 +18,23 @@ from .common.callbacks import (
 from .common.logger import Logger, configure
 from .common.schedules import linear_schedule
 from .common.text_policies import TextChoicePolicy, TextFeaturesExtractor, behavior_cloning
+from .gbpo import GBPO
+from .grpo import GRPO, RLOO
 from .hdpo import HDPO
 from .inventory_policies import BaseStockParamPolicy, GNNPolicy, InventoryMlpPolicy, InventoryPolicyNet
+from .oprl import OPRL
 from .pdppo import PDPPO
 from .ppo import PPO
 
 __all__ = [
     "BPO",
+    "GBPO",
+    "GRPO",
     "HDPO",
+    "OPRL",
     "PDPPO",
     "PPO",
+    "RLOO",
     "BaseCallback",
     "BaseStockParamPolicy",
     "CallbackList",

@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch import Tensor, nn
+from torch import Tensor
 
 from rlsuite.validation import check_int
 
@@ -70,7 +70,7 @@ from .rollout import (
 from .schedules import linear_schedule, make_schedule
 from .spaces import space_from_json
 from .training import setup_learn
-from .validation import NonFiniteError, accepted_kwargs, check_kwargs_keys
+from .validation import NonFiniteError, accepted_kwargs, check_policy
 from .vec_env import check_training_env, make_vec_env, reward_dim
 
 __all__ = ["OnPolicyAlgorithm", "StepInfo", "clip_grad_norm", "linear_schedule", "resolve_device"]
@@ -110,26 +110,11 @@ class OnPolicyAlgorithm(ParametersMixin, PredictMixin, ABC):
         """Called by each algorithm's explicit constructor with its checked ``config``."""
         self.config = config
         self.lr_schedule = make_schedule(config.learning_rate, "learning_rate")
-        if isinstance(policy, str):
-            if policy not in self.policy_aliases:
-                raise ValueError(
-                    f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or a policy class"
-                )
-            policy_class = self.policy_aliases[policy]
-        elif isinstance(policy, type) and issubclass(policy, nn.Module):
-            policy_class = policy
-        else:
-            raise TypeError(
-                f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or an nn.Module policy class"
-            )
+        policy_class = check_policy(
+            policy, self.policy_aliases, config.policy_kwargs or {}, reserved=self.extra_policy_kwargs
+        )
         self.policy_name = policy if isinstance(policy, str) else f"{policy.__module__}:{policy.__qualname__}"
         self.policy_class: type[ActorCriticPolicy] = policy_class
-        reserved = set(self.extra_policy_kwargs)
-        allowed = accepted_kwargs(policy_class.__init__, skip=3)  # self, observation_space, action_space
-        assert config.policy_kwargs is not None  # OnPolicyConfig's check_mapping made it a dict
-        check_kwargs_keys(
-            "policy_kwargs", config.policy_kwargs, None if allowed is None else set(allowed) - reserved
-        )
         self.device = resolve_device(config.device)
         self.num_timesteps = 0
         self._total_timesteps = 0

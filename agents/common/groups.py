@@ -206,14 +206,15 @@ def _record_final_infos(out: dict[str, np.ndarray], infos: Any, done: np.ndarray
     ``final_info`` under SAME_STEP autoreset, where ``infos`` already belongs to the next episode)."""
     if not done.any() or not isinstance(infos, dict):
         return
-    source = infos.get("final_info") if isinstance(infos.get("final_info"), dict) else infos
+    final = infos.get("final_info")
+    source: dict[str, Any] = final if isinstance(final, dict) else infos
     for key, value in source.items():
         if key.startswith("_") or key in ("final_info", "final_obs"):
             continue
         arr = np.asarray(value)
         if arr.shape != (n,) or arr.dtype.kind not in "biuf":
             continue
-        has = np.asarray(source.get("_" + key, np.ones(n, bool)), bool) & done
+        has = np.asarray(source.get("_" + key, np.ones(n, bool))).astype(bool) & done
         column = out.setdefault(key, np.full(n, np.nan))
         column[has] = arr[has]
 

@@ -51,7 +51,7 @@ from .policies import POLICY_ALIASES
 from .schedules import Schedule, check_schedule, make_schedule
 from .spaces import space_from_json
 from .training import setup_learn
-from .validation import NonFiniteError, accepted_kwargs, check_kwargs_keys
+from .validation import NonFiniteError, check_policy
 
 
 @dataclass(frozen=True)
@@ -114,14 +114,7 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
         come from the dataset (``TransitionDataset.observation_space`` / ``action_space``)."""
         self.config = config
         self.lr_schedule = make_schedule(config.learning_rate, "learning_rate")
-        self.policy_class = self.policy_aliases.resolve(policy) if isinstance(policy, str) else policy
-        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, nn.Module)):
-            raise TypeError(
-                f"policy: got {policy!r}; allowed: {sorted(self.policy_aliases)} or a policy class"
-            )
-        allowed = accepted_kwargs(self.policy_class.__init__, skip=3)
-        assert config.policy_kwargs is not None  # OfflineConfig's check_mapping made it a dict
-        check_kwargs_keys("policy_kwargs", config.policy_kwargs, None if allowed is None else set(allowed))
+        self.policy_class = check_policy(policy, self.policy_aliases, config.policy_kwargs or {})
         self.device = resolve_device(config.device)
         self.num_timesteps = 0
         self._total_timesteps = 0

@@ -51,6 +51,19 @@ def check_kwargs_keys(name: str, kwargs: Mapping[str, Any], allowed: Iterable[st
             raise ValueError(f"{name}: unknown key {key!r}; allowed: {options}")
 
 
+def check_policy(
+    policy: Any, aliases: Mapping[str, type], policy_kwargs: Mapping[str, Any], reserved: Iterable[str] = ()
+) -> type:
+    """The policy class ``policy`` names (a registered name or an ``nn.Module`` class), with
+    ``policy_kwargs`` checked against its constructor (after ``observation_space, action_space``;
+    ``reserved`` keys are the algorithm's own and may not be passed)."""
+    policy_class = check_module_class("policy", policy, aliases)
+    allowed = accepted_kwargs(policy_class, skip=2)  # the class's signature: after the two spaces
+    keys = None if allowed is None else set(allowed) - set(reserved)
+    check_kwargs_keys("policy_kwargs", policy_kwargs, keys)
+    return policy_class
+
+
 def check_callbacks(name: str, callback: Any) -> list[Any]:
     """``None``, a ``BaseCallback`` or a list of them, as a list."""
     from .callbacks import BaseCallback

@@ -305,6 +305,11 @@ class CausalLMPolicy(nn.Module):
         median_head: add BPO's median head (a second linear head beside the value head).
     """
 
+    #: The causal LM (a ``transformers`` ``*ForCausalLM``; typed loosely: the extra is optional).
+    lm: Any
+    #: ``[vocabulary size, hash]`` of the tokenizer (see :meth:`_load_from_state_dict`).
+    tokenizer_fingerprint: Tensor
+
     def __init__(
         self,
         observation_space: spaces.Space,

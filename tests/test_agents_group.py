@@ -191,3 +191,19 @@ def test_clear_errors():
         GRPO("MlpPolicy", _vec(8), n_groups=2, group_size=4, advantage="ppo")
     with pytest.raises(ValueError, match="temperature"):
         GBPO("MlpPolicy", _vec(8), n_groups=2, group_size=4, temperature=0.0)
+
+
+def test_behaviour_cloning_warm_starts_a_group_agent():
+    """SFT then RL, as the benchmark does: behavior_cloning works on a group agent's policy."""
+    from rlsuite.agents import behavior_cloning
+
+    torch.set_num_threads(1)
+    model = RLOO("MlpPolicy", _vec(8), n_groups=2, group_size=4, seed=0)
+    demos = {
+        "observations": np.eye(4, dtype=np.float32).repeat(8, axis=0),
+        "actions": np.repeat(Combination.CODE, 8),
+    }
+    behavior_cloning(model, demos, epochs=60, batch_size=8, learning_rate=1e-2, seed=0)
+    assert model.predict(np.eye(4, dtype=np.float32), deterministic=True)[0].tolist() == list(
+        Combination.CODE
+    )

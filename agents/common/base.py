@@ -46,7 +46,7 @@ from .callbacks import BaseCallback
 from .config import OnPolicyConfig, config_view
 from .device import resolve_device, seeded_generators
 from .normalize import ObservationNormalizer, RewardNormalizer, normalized_shapes
-from .observations import PredictMixin, finite_report, obs_to_tensor
+from .observations import PredictMixin, finite_report
 from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
@@ -209,12 +209,6 @@ class OnPolicyAlgorithm(ParametersMixin, PredictMixin, ABC):
         )
 
     # ------------------------------------------------------------------ tensors
-    def obs_to_tensor(self, observation: Any) -> Any:
-        """An observation from the env (array, or dict of arrays; one or a batch) as tensors on the
-        model's device, floating point as float32, without checks (``predict`` checks its input).
-        Normalization is not applied: see :meth:`normalize_obs`."""
-        return obs_to_tensor(observation, self.device)
-
     def normalize_obs(self, obs: Any, update: bool = False) -> Any:
         """``obs`` (tensors, as from :meth:`obs_to_tensor`) as the policy sees them: through
         ``obs_normalizer`` when the model normalizes observations (``update=True`` also updates its

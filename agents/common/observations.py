@@ -249,6 +249,12 @@ class PredictMixin:
     device: torch.device
     sample_generator: torch.Generator
 
+    def obs_to_tensor(self, observation: Any) -> Any:
+        """An observation from the env (array, or dict of arrays; one or a batch) as tensors on the
+        model's device, floating point as float32, without checks (``predict`` checks its input).
+        Normalization is not applied: see :meth:`normalize_obs`."""
+        return obs_to_tensor(observation, self.device)
+
     def normalize_obs(self, obs: Any, update: bool = False) -> Any:
         """``obs`` as the policy sees it (unchanged unless the agent normalizes observations)."""
         return obs

@@ -15,6 +15,7 @@ from .common.callbacks import (
     StopTrainingOnRewardThreshold,
     evaluate_policy,
 )
+from .common.lm_policy import CausalLMPolicy
 from .common.logger import Logger, configure
 from .common.schedules import linear_schedule
 from .common.text_policies import TextChoicePolicy, TextFeaturesExtractor, behavior_cloning
@@ -38,6 +39,7 @@ __all__ = [
     "BaseCallback",
     "BaseStockParamPolicy",
     "CallbackList",
+    "CausalLMPolicy",
     "CheckpointCallback",
     "EpisodeRecorder",
     "EvalCallback",

@@ -212,6 +212,16 @@ def test_pretrained_path_loads_a_local_model_and_its_tokenizer(tmp_path):
     loaded = PPO.load(tmp_path / "ppo.zip")
     for (k, a), b in zip(model.policy.state_dict().items(), loaded.policy.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+    # Pickled weights (pytorch_model.bin) are never loaded: unpickling could run code.
+    pickled = tmp_path / "pickled"
+    fast.save_pretrained(pickled)
+    pickled_model = AutoModelForCausalLM.from_config(config)
+    pickled_model.save_pretrained(pickled)  # config.json (and safetensors, replaced by a pickle below)
+    for f in pickled.glob("*.safetensors"):
+        f.unlink()
+    torch.save(pickled_model.state_dict(), pickled / "pytorch_model.bin")
+    with pytest.raises(OSError, match="safetensors"):
+        CausalLMPolicy(env.observation_space, env.action_space, pretrained_path=pickled)
     with pytest.raises(ValueError, match="pretrained_path"):
         CausalLMPolicy(env.observation_space, env.action_space, pretrained_path=tmp_path, lm_config=TINY)
     with pytest.raises(ValueError, match="pretrained_path"):

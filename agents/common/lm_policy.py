@@ -193,7 +193,7 @@ class _Tokens:
     @classmethod
     def from_pretrained(cls, path: str) -> _Tokens:
         transformers, _ = _llm()
-        tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
         backend = getattr(tok, "backend_tokenizer", None)
         if backend is None:
             raise ValueError(
@@ -265,10 +265,12 @@ def _load_lm(path: str, max_length: int) -> nn.Module:
     """A causal LM from a local directory (on the meta device: its architecture only)."""
     transformers, _ = _llm()
     if torch.empty(0).device.type == "meta":  # a shape check before loading a saved policy
-        config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+        config = transformers.AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
         model = transformers.AutoModelForCausalLM.from_config(config)
-    else:
-        model = transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    else:  # safetensors weights only and no code from the folder: loading runs nothing
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, use_safetensors=True, trust_remote_code=False
+        )
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit is not None and int(limit) < max_length:
         raise ValueError(f"max_length: got {max_length}; the model in {path!r} has {limit} positions at most")

@@ -54,6 +54,16 @@ BUDGET = {"Sokoban-v0": 60_000, "Sokoban-6x6-2-v0": 60_000, "WebShop-v0": 10_000
 GROUP = dict(n_groups=8, group_size=8, n_epochs=4, batch_size=256, learning_rate=1e-4)
 CURVE_POINTS = 4
 CURVE_INSTANCES = 50
+#: ``--policy``: the small TextPolicy (rows named by the method) or the causal LM (rows "<method>-lm").
+POLICY = "text"
+SFT_EPOCHS: int | None = None
+
+
+def policy_spec(env_id: str) -> tuple[str, dict[str, Any], str]:
+    """``(policy name, policy_kwargs, row suffix)`` of the chosen policy."""
+    if POLICY == "lm":
+        return "CausalLMPolicy", {}, "-lm"
+    return "TextPolicy", {"encoder": config_for(env_id)["encoder"]}, ""
 
 
 def config_for(env_id: str) -> dict[str, Any]:
@@ -63,7 +73,7 @@ def config_for(env_id: str) -> dict[str, Any]:
 
 
 def sft_start(env_id: str, seed: int, demos: int | None = None) -> tuple[Any, float]:
-    """A PPO-shaped TextPolicy model after behaviour cloning (its policy is the SFT start)."""
+    """A PPO-shaped model of the chosen policy after behaviour cloning (its policy is the SFT start)."""
     from text_agents import expert_for, make_env, make_vec
 
     from rlsuite.agents import PPO, behavior_cloning
@@ -75,10 +85,11 @@ def sft_start(env_id: str, seed: int, demos: int | None = None) -> tuple[Any, fl
     demos = collect_demonstrations(
         train, expert_for(env_id, train), list(range(10_000, 10_000 + (demos or cfg["demos"])))
     )
+    name, kwargs, _ = policy_spec(env_id)
     model = PPO(
-        "TextPolicy",
+        name,
         make_vec(env_id, 1),
-        policy_kwargs={"encoder": cfg["encoder"]},
+        policy_kwargs=kwargs,
         seed=seed,
         n_steps=64,
         batch_size=64,
@@ -86,7 +97,7 @@ def sft_start(env_id: str, seed: int, demos: int | None = None) -> tuple[Any, fl
     behavior_cloning(
         model,
         demos,
-        epochs=cfg["bc_epochs"],
+        epochs=SFT_EPOCHS or cfg["bc_epochs"],
         batch_size=cfg["bc_batch"],
         learning_rate=cfg["bc_lr"],
         seed=seed,
@@ -102,10 +113,11 @@ def group_agent(method: str, env_id: str, seed: int, sft: Any) -> Any:
     cls = {"rloo": RLOO, "grpo": GRPO, "gbpo": GBPO, "oprl": OPRL}[method]
     n = GROUP["n_groups"] * GROUP["group_size"]
     venv = gym.vector.SyncVectorEnv([lambda: make_env(env_id, "train") for _ in range(n)])
+    name, kwargs, _ = policy_spec(env_id)
     model = cls(
-        "TextPolicy",
+        name,
         venv,
-        policy_kwargs={"encoder": config_for(env_id)["encoder"]},
+        policy_kwargs=kwargs,
         seed=seed,
         max_episode_steps=100,
         **GROUP,
@@ -132,6 +144,7 @@ def score(env_id: str, model: Any, n: int | None = None) -> tuple[int, int, floa
 def run(env_id: str, seed: int, methods: list[str], command: str, budget: int, demos: int | None) -> None:
     sft, sft_s = sft_start(env_id, seed, demos)
     rows, curves = [], []
+    suffix = policy_spec(env_id)[2]
 
     def row(method: str, model: Any, steps: int, train_s: float) -> None:
         k, n, reward = score(env_id, model)
@@ -139,7 +152,7 @@ def run(env_id: str, seed: int, methods: list[str], command: str, budget: int, d
         rows.append(
             dict(
                 env=env_id,
-                method=method,
+                method=method + suffix,
                 seed=seed,
                 success=k / n,
                 episodes=n,
@@ -152,7 +165,7 @@ def run(env_id: str, seed: int, methods: list[str], command: str, budget: int, d
             )
         )
         print(
-            f"{env_id:<17} {method:<5} seed {seed}  success {k / n:6.1%} [{lo:.2f}, {hi:.2f}]  "
+            f"{env_id:<17} {method + suffix:<8} seed {seed}  success {k / n:6.1%} [{lo:.2f}, {hi:.2f}]  "
             f"steps {steps:>6}  {train_s:6.1f} s",
             flush=True,
         )
@@ -161,7 +174,7 @@ def run(env_id: str, seed: int, methods: list[str], command: str, budget: int, d
     k0, n0, _ = score(env_id, sft, CURVE_INSTANCES)
     for method in methods:
         model = group_agent(method, env_id, seed, sft)
-        curves.append(dict(env=env_id, method=method, seed=seed, env_steps=0, success=k0 / n0))
+        curves.append(dict(env=env_id, method=method + suffix, seed=seed, env_steps=0, success=k0 / n0))
         t, steps = time.perf_counter(), 0
         for point in range(1, CURVE_POINTS + 1):
             target = budget * point // CURVE_POINTS  # whole iterations: a checkpoint may be passed
@@ -169,7 +182,7 @@ def run(env_id: str, seed: int, methods: list[str], command: str, budget: int, d
                 model.learn(target - steps, reset_num_timesteps=False)
             steps = model.num_timesteps
             k, n, _ = score(env_id, model, CURVE_INSTANCES)
-            curves.append(dict(env=env_id, method=method, seed=seed, env_steps=steps, success=k / n))
+            curves.append(dict(env=env_id, method=method + suffix, seed=seed, env_steps=steps, success=k / n))
         row(method, model, steps, time.perf_counter() - t)
     RESULTS.mkdir(parents=True, exist_ok=True)
     append_csv(RESULTS / "agentic_rl.csv", rows, FIELDS)
@@ -247,10 +260,15 @@ def main(argv: list[str] | None = None) -> None:
         "--demos", type=int, default=None, help="override the SFT demonstrations (smoke runs)"
     )
     parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
+    parser.add_argument(
+        "--policy", choices=["text", "lm"], default="text", help="TextPolicy or CausalLMPolicy"
+    )
+    parser.add_argument("--sft-epochs", type=int, default=None, help="override the SFT epochs")
     parser.add_argument("--summary", action="store_true", help="only print the table and redraw the plot")
     args = parser.parse_args(argv)
-    global RESULTS
+    global RESULTS, POLICY, SFT_EPOCHS
     RESULTS = args.out or RESULTS
+    POLICY, SFT_EPOCHS = args.policy, args.sft_epochs
     if args.summary:
         summary()
         return

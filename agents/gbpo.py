@@ -7,6 +7,8 @@ For a group of episodes of the same instance with returns ``S_i``:
     rho*_i = 1 - eps + 2 eps sigmoid(t_i)                           target ratio, in [1 - eps, 1 + eps]
     L     = mean_t |rho_t - rho*_i| |A_i|  - ent_coef H + kl_coef KL_k3(pi || pi_ref)
 
+(means weighted as in GRPO: each episode equally by default, ``step_weighting``)
+
 with ``rho_t = exp(clamp(log pi(a_t|s_t) - log pi_old(a_t|s_t), -20, 20))`` and the mean over the
 steps of a minibatch (turn level). ``tau -> 0`` gives the hard target ``1 + eps sign(S_i - median)``
 (``rho* = 1`` at the median). A group of one episode has mean 0, std 1 and median 0 (verl's
@@ -88,6 +90,7 @@ class GBPO(GroupAlgorithm):
         n_epochs: int = 4,
         batch_size: int = 256,
         advantage: str = "grpo",
+        step_weighting: str = "episode",
         clip_range: float = 0.3,
         kl_coef: float = 0.0,
         ent_coef: float = 0.0,
@@ -115,9 +118,10 @@ class GBPO(GroupAlgorithm):
         cfg = self.config
         ratio = torch.exp(torch.clamp(out.log_prob - batch.old_log_prob, -20.0, 20.0))
         target = batch.extras["target_ratio"]
-        pg_loss = ((ratio - target).abs() * batch.advantages.abs()).mean()
-        entropy = out.entropy.mean()
-        kl = self.kl_to_reference(batch, out).mean()
+        w = batch.weights
+        pg_loss = (w * (ratio - target).abs() * batch.advantages.abs()).mean()
+        entropy = (w * out.entropy).mean()
+        kl = (w * self.kl_to_reference(batch, out)).mean()
         loss = pg_loss + cfg.kl_coef * kl - cfg.ent_coef * entropy
         return loss, {
             "policy_gradient_loss": float(pg_loss.detach()),

@@ -11,8 +11,9 @@ advantage, and the policy minimises PPO's clipped surrogate over the steps
 
 with ``rho_t = pi(a_t|s_t) / pi_old(a_t|s_t)``
 
-(the mean runs over the steps of a minibatch: turn-level, one action choice is one step, however
-many tokens a language-model policy spends on it).
+(turn level: one action choice is one step, however many tokens a language-model policy spends on
+it; the means weigh each episode equally by default, GRPO's ``1 / |o_i|``, or each step equally with
+``step_weighting="step"``).
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ def clipped_group_loss(
     ent_coef: float,
 ) -> tuple[Tensor, dict[str, float]]:
     """The clipped surrogate on per-step ``advantages`` plus the KL and entropy terms (module
-    docstring); shared by GRPO, RLOO and OPRL."""
-    eps = clip_range
+    docstring), each a ``batch.weights``-weighted mean over the steps; shared by GRPO, RLOO and OPRL."""
+    eps, w = clip_range, batch.weights
     ratio = torch.exp(out.log_prob - batch.old_log_prob)
-    pg_loss = -torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1 - eps, 1 + eps)).mean()
-    entropy = out.entropy.mean()
-    kl_mean = kl.mean()
+    pg_loss = -(w * torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1 - eps, 1 + eps))).mean()
+    entropy = (w * out.entropy).mean()
+    kl_mean = (w * kl).mean()
     loss = pg_loss + kl_coef * kl_mean - ent_coef * entropy
     with torch.no_grad():
         clip_fraction = float(((ratio - 1).abs() > eps).float().mean())
@@ -90,6 +91,7 @@ class GRPO(GroupAlgorithm):
         n_epochs: int = 4,
         batch_size: int = 256,
         advantage: str = "grpo",
+        step_weighting: str = "episode",
         clip_range: float = 0.2,
         kl_coef: float = 0.0,
         ent_coef: float = 0.0,
@@ -129,6 +131,7 @@ class RLOO(GroupAlgorithm):
         n_epochs: int = 4,
         batch_size: int = 256,
         advantage: str = "rloo",
+        step_weighting: str = "episode",
         clip_range: float = 0.2,
         kl_coef: float = 0.0,
         ent_coef: float = 0.0,

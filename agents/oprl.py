@@ -110,6 +110,7 @@ class OPRL(GroupAlgorithm):
         n_epochs: int = 4,
         batch_size: int = 256,
         advantage: str = "grpo",
+        step_weighting: str = "episode",
         clip_range: float = 0.2,
         kl_coef: float = 0.0,
         ent_coef: float = 0.0,

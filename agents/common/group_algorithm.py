@@ -64,6 +64,9 @@ from .spaces import space_from_json, spaces_equal
 from .training import setup_learn
 from .validation import NonFiniteError, check_policy
 
+#: How a minibatch's per-step losses are averaged (:attr:`GroupConfig.step_weighting`).
+STEP_WEIGHTINGS = ("episode", "step")
+
 
 @dataclass(frozen=True)
 class GroupConfig:
@@ -83,6 +86,9 @@ class GroupConfig:
     """Steps per minibatch."""
     advantage: str = "grpo"
     """Outcome advantage: 'grpo' (group z-score), 'rloo' (leave-one-out) or 'drgrpo' (no std)."""
+    step_weighting: str = "episode"
+    """'episode': every episode weighs the same (mean over its steps, then over episodes: GRPO's
+    1/|o_i|); 'step': every step the same (DAPO / Dr.GRPO's token-level sum: long episodes weigh more)."""
     clip_range: float = 0.2
     """eps of the clipped surrogate (GRPO/RLOO/OPRL) or of the bounded target ratio (GBPO), in (0, 1)."""
     kl_coef: float = 0.0
@@ -115,6 +121,7 @@ class GroupConfig:
             set_(self, name, check_int(name, getattr(self, name), 1))
         set_(self, "stats_window_size", check_int("stats_window_size", self.stats_window_size, 1))
         check_choice("advantage", self.advantage, GROUP_ADVANTAGES)
+        check_choice("step_weighting", self.step_weighting, STEP_WEIGHTINGS)
         eps = check_real("clip_range", self.clip_range, 0.0, 1.0, low_open=True, high_open=True)
         set_(self, "clip_range", eps)
         for name in ("kl_coef", "ent_coef"):
@@ -137,6 +144,9 @@ class GroupBatch(NamedTuple):
     action_masks: Tensor | None
     old_log_prob: Tensor
     advantages: Tensor
+    weights: Tensor
+    """Per-step loss weights with mean 1 over the iteration (see ``step_weighting``): a loss is
+    ``mean(weights * per_step_loss)``."""
     extras: dict[str, Tensor]
     """Further per-step targets from :meth:`GroupAlgorithm.compute_advantages` (e.g. GBPO's target ratios)."""
 
@@ -344,6 +354,7 @@ class GroupAlgorithm(ParametersMixin, PredictMixin, ABC):
             "actions": actions,
             "action_masks": masks,
             "old_log_prob": episodes.steps["log_prob"].to(self.device),
+            "weights": step_weights(episodes, self.config.step_weighting).to(self.device),
             **{k: v.to(self.device, torch.float32) for k, v in targets.items()},
         }
 
@@ -421,6 +432,19 @@ class GroupAlgorithm(ParametersMixin, PredictMixin, ABC):
         return model
 
 
+def step_weights(episodes: GroupedEpisodes, weighting: str) -> Tensor:
+    """Per-step loss weights, mean 1 over the recorded steps: ``n_steps / (n_episodes * length of
+    the step's episode)`` for ``"episode"`` (each episode counts once), 1 for ``"step"``."""
+    check_choice("step_weighting", weighting, STEP_WEIGHTINGS)
+    n = len(episodes.episode_of_step)
+    if weighting == "step":
+        return torch.ones(n)
+    lengths = torch.as_tensor(episodes.lengths, dtype=torch.float32)[
+        torch.as_tensor(episodes.episode_of_step)
+    ]
+    return n / (episodes.n_episodes * lengths)
+
+
 def frozen_copy(module: nn.Module) -> nn.Module:
     """A copy of ``module`` in eval mode whose parameters take no gradient."""
     out = copy.deepcopy(module).eval()
@@ -432,12 +456,13 @@ def frozen_copy(module: nn.Module) -> nn.Module:
 def _take_batch(data: dict[str, Any], idx: Tensor) -> GroupBatch:
     obs = data["observations"]
     masks = data["action_masks"]
-    core = {"observations", "actions", "action_masks", "old_log_prob", "advantages"}
+    core = {"observations", "actions", "action_masks", "old_log_prob", "advantages", "weights"}
     return GroupBatch(
         {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx],
         data["actions"][idx],
         masks[idx] if masks is not None else None,
         data["old_log_prob"][idx],
         data["advantages"][idx],
+        data["weights"][idx],
         {k: v[idx] for k, v in data.items() if k not in core},
     )

@@ -118,6 +118,22 @@ class OnPolicyConfig:
         object.__setattr__(self, name, value)
 
 
+def check_shared_fields(config: Any) -> None:
+    """Check (and store canonically) the fields every agent's config has: ``learning_rate``,
+    ``max_grad_norm`` (> 0), ``tensorboard_log``, ``policy_kwargs``, ``verbose``, ``seed``,
+    ``check_finite`` and ``device``."""
+    set_ = object.__setattr__
+    set_(config, "learning_rate", check_schedule(config.learning_rate, "learning_rate"))
+    norm = check_real("max_grad_norm", config.max_grad_norm, low=0.0, low_open=True)
+    set_(config, "max_grad_norm", norm)
+    set_(config, "tensorboard_log", check_optional_str("tensorboard_log", config.tensorboard_log))
+    set_(config, "policy_kwargs", check_mapping("policy_kwargs", config.policy_kwargs))
+    set_(config, "verbose", check_int("verbose", config.verbose, 0))
+    set_(config, "seed", check_seed("seed", config.seed))
+    set_(config, "check_finite", check_bool("check_finite", config.check_finite))
+    resolve_device(config.device)  # checked here, resolved by the model
+
+
 def config_from_arguments(cls: type[C], arguments: Mapping[str, Any]) -> C:
     """``cls`` built from a constructor's ``locals()``: its fields are the constructor's parameters
     (tests hold the two equal), so nothing is listed twice."""

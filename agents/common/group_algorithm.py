@@ -34,17 +34,14 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from rlsuite.validation import (
-    check_bool,
     check_choice,
     check_int,
-    check_mapping,
-    check_optional_str,
     check_real,
     check_seed,
 )
 
 from .callbacks import BaseCallback
-from .config import config_view
+from .config import check_shared_fields, config_view
 from .device import resolve_device, seeded_generators
 from .groups import GROUP_ADVANTAGES, GroupedEpisodes, collect_grouped_episodes
 from .observations import PredictMixin, finite_report, obs_to_tensor, split_masks
@@ -59,7 +56,7 @@ from .persistence import (
 )
 from .policies import POLICY_ALIASES, PolicyOutput
 from .registry import Registry
-from .schedules import Schedule, check_schedule, make_schedule
+from .schedules import Schedule, make_schedule
 from .spaces import space_from_json, spaces_equal
 from .training import setup_learn
 from .validation import NonFiniteError, check_policy
@@ -115,8 +112,8 @@ class GroupConfig:
     """Stop learn at the first NaN/inf loss, before the parameters are updated."""
 
     def __post_init__(self) -> None:
+        check_shared_fields(self)
         set_ = object.__setattr__
-        set_(self, "learning_rate", check_schedule(self.learning_rate, "learning_rate"))
         for name in ("n_groups", "group_size", "max_episode_steps", "n_epochs", "batch_size"):
             set_(self, name, check_int(name, getattr(self, name), 1))
         set_(self, "stats_window_size", check_int("stats_window_size", self.stats_window_size, 1))
@@ -126,14 +123,7 @@ class GroupConfig:
         set_(self, "clip_range", eps)
         for name in ("kl_coef", "ent_coef"):
             set_(self, name, check_real(name, getattr(self, name), low=0.0))
-        set_(self, "max_grad_norm", check_real("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True))
         set_(self, "first_instance", check_seed("first_instance", self.first_instance))
-        set_(self, "tensorboard_log", check_optional_str("tensorboard_log", self.tensorboard_log))
-        set_(self, "policy_kwargs", check_mapping("policy_kwargs", self.policy_kwargs))
-        set_(self, "verbose", check_int("verbose", self.verbose, 0))
-        set_(self, "seed", check_seed("seed", self.seed))
-        set_(self, "check_finite", check_bool("check_finite", self.check_finite))
-        resolve_device(self.device)
 
 
 class GroupBatch(NamedTuple):

@@ -25,16 +25,12 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from rlsuite.validation import (
-    check_bool,
     check_int,
-    check_mapping,
-    check_optional_str,
     check_real,
-    check_seed,
 )
 
 from .callbacks import BaseCallback
-from .config import config_view
+from .config import check_shared_fields, config_view
 from .datasets import TransitionBatch, TransitionDataset
 from .device import resolve_device, seeded_generators
 from .observations import PredictMixin, finite_report
@@ -48,7 +44,7 @@ from .persistence import (
     write_model_zip,
 )
 from .policies import POLICY_ALIASES
-from .schedules import Schedule, check_schedule, make_schedule
+from .schedules import Schedule, make_schedule
 from .spaces import space_from_json
 from .training import setup_learn
 from .validation import NonFiniteError, check_policy
@@ -80,17 +76,9 @@ class OfflineConfig:
     """Stop learn at the first NaN/inf loss, before the parameters are updated."""
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "learning_rate", check_schedule(self.learning_rate, "learning_rate"))
-        set_(self, "batch_size", check_int("batch_size", self.batch_size, 1))
-        set_(self, "gamma", check_real("gamma", self.gamma, 0.0, 1.0))
-        set_(self, "max_grad_norm", check_real("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True))
-        set_(self, "tensorboard_log", check_optional_str("tensorboard_log", self.tensorboard_log))
-        set_(self, "policy_kwargs", check_mapping("policy_kwargs", self.policy_kwargs))
-        set_(self, "verbose", check_int("verbose", self.verbose, 0))
-        set_(self, "seed", check_seed("seed", self.seed))
-        set_(self, "check_finite", check_bool("check_finite", self.check_finite))
-        resolve_device(self.device)
+        check_shared_fields(self)
+        object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 1))
+        object.__setattr__(self, "gamma", check_real("gamma", self.gamma, 0.0, 1.0))
 
 
 class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):

@@ -291,7 +291,7 @@ def test_offline_learner_trains_from_a_recorded_dataset_alone(tmp_path):
 
     @dataclass(frozen=True)
     class BCConfig(OfflineConfig):
-        pass
+        """Behaviour cloning needs only the shared offline fields."""
 
     class BC(OfflineAlgorithm):
         config_class = BCConfig

@@ -49,15 +49,14 @@ from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
     agent_data,
-    read_saved_agent,
-    restore_policy,
+    load_spaced_agent,
     saved_count,
     write_model_zip,
 )
 from .policies import POLICY_ALIASES, PolicyOutput
 from .registry import Registry
 from .schedules import Schedule, make_schedule
-from .spaces import space_from_json, spaces_equal
+from .spaces import spaces_equal
 from .training import setup_learn
 from .validation import NonFiniteError, check_policy
 
@@ -404,19 +403,12 @@ class GroupAlgorithm(ParametersMixin, PredictMixin, ABC):
         """Re-create a saved agent (``kwargs`` override saved hyperparameters); the safe loading
         rules of every agent. The KL reference is made from the loaded policy when ``learn`` runs.
         Training continues with the next unplayed instances."""
-        data, states, policy, config = read_saved_agent(
-            cls, path, ("policy.pth", "policy.optimizer.pth"), custom_objects, kwargs
-        )
-        model = cls(policy, None, device=device, _init_setup_model=False, **config)  # type: ignore[call-arg]
-        model.observation_space = space_from_json(data.get("observation_space"), "observation_space")
-        model.action_space = space_from_json(data.get("action_space"), "action_space")
-        if env is not None:
-            model.set_env(env)
-        obs_space, act_space = model.observation_space, model.action_space
-        pk = model.config.policy_kwargs or {}
-        build = lambda: model.policy_class(obs_space, act_space, **pk)  # noqa: E731
-        restore_policy(model, states, build, model._setup_model)
-        model.num_timesteps = saved_count(data, "num_timesteps")
+
+        def attach(model: GroupAlgorithm) -> None:
+            if env is not None:
+                model.set_env(env)
+
+        model, data = load_spaced_agent(cls, path, device, custom_objects, kwargs, attach, cls._setup_model)
         model._n_updates = saved_count(data, "n_updates")
         model._iteration = saved_count(data, "iteration")
         return model

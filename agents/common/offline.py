@@ -38,14 +38,11 @@ from .optim import clip_grad_norm, make_adam
 from .persistence import (
     ParametersMixin,
     agent_data,
-    read_saved_agent,
-    restore_policy,
-    saved_count,
+    load_spaced_agent,
     write_model_zip,
 )
 from .policies import POLICY_ALIASES
 from .schedules import Schedule, make_schedule
-from .spaces import space_from_json
 from .training import setup_learn
 from .validation import NonFiniteError, check_policy
 
@@ -231,17 +228,10 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
     ) -> OfflineAlgorithm:
         """Re-create a saved learner (``kwargs`` override saved hyperparameters); the same safe
         loading rules as every agent (names through registries, tensors checked first)."""
-        data, states, policy, config = read_saved_agent(
-            cls, path, ("policy.pth", "policy.optimizer.pth"), custom_objects, kwargs
-        )
-        model = cls(policy, None, device=device, _init_setup_model=False, **config)  # type: ignore[call-arg]
-        model.observation_space = space_from_json(data.get("observation_space"), "observation_space")
-        model.action_space = space_from_json(data.get("action_space"), "action_space")
-        if dataset is not None:
-            model.set_dataset(dataset)
-        obs_space, act_space = model.observation_space, model.action_space
-        pk = model.config.policy_kwargs or {}
-        build = lambda: model.policy_class(obs_space, act_space, **pk)  # noqa: E731
-        restore_policy(model, states, build, model._setup_model)
-        model.num_timesteps = saved_count(data, "num_timesteps")
+
+        def attach(model: OfflineAlgorithm) -> None:
+            if dataset is not None:
+                model.set_dataset(dataset)
+
+        model, _ = load_spaced_agent(cls, path, device, custom_objects, kwargs, attach, cls._setup_model)
         return model

@@ -259,6 +259,36 @@ def restore_policy(
     model.optimizer.load_state_dict(states["policy.optimizer.pth"])
 
 
+def load_spaced_agent(
+    cls: Any,
+    path: str | Path,
+    device: Any,
+    custom_objects: Mapping[str, Any] | None,
+    overrides: Mapping[str, Any],
+    attach: Callable[[Any], None],
+    setup: Callable[[Any], None],
+) -> tuple[Any, dict[str, Any]]:
+    """``load`` of an agent whose policy is built from its two spaces and saved with its optimizer
+    (offline and group-relative agents): read the file (:func:`read_saved_agent`), build the agent
+    without a model, restore its spaces, ``attach(model)`` its env or dataset, then
+    :func:`restore_policy` with ``setup(model)`` building the networks. Returns ``(model, data)``."""
+    from .spaces import space_from_json
+
+    data, states, policy, config = read_saved_agent(
+        cls, path, ("policy.pth", "policy.optimizer.pth"), custom_objects, overrides
+    )
+    model = cls(policy, None, device=device, _init_setup_model=False, **config)
+    model.observation_space = space_from_json(data.get("observation_space"), "observation_space")
+    model.action_space = space_from_json(data.get("action_space"), "action_space")
+    attach(model)
+    obs_space, act_space, pk = model.observation_space, model.action_space, model.config.policy_kwargs or {}
+    restore_policy(
+        model, states, lambda: model.policy_class(obs_space, act_space, **pk), lambda: setup(model)
+    )
+    model.num_timesteps = saved_count(data, "num_timesteps")
+    return model, data
+
+
 def saved_count(
     data: Mapping[str, Any], key: str, default: int = 0, low: int = 0, high: int | None = None
 ) -> int:

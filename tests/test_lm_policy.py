@@ -75,10 +75,13 @@ def webshop_states() -> tuple[gym.Env, list[dict[str, np.ndarray]]]:
     return env, states
 
 
-def test_action_scores_equal_hand_computed_token_log_probs(webshop_states):
+@pytest.mark.parametrize("lm_config", [TINY, {**SMALL_LLAMA, "num_hidden_layers": 1}], ids=["gpt2", "llama"])
+def test_action_scores_equal_hand_computed_token_log_probs(webshop_states, lm_config):
+    """The packed forward (one prompt, its actions behind a tree mask with restarted positions)
+    gives each action the log-probs of its own unpadded prompt + action sequence."""
     env, states = webshop_states
     torch.manual_seed(0)
-    policy = CausalLMPolicy(env.observation_space, env.action_space, lm_config=TINY)
+    policy = CausalLMPolicy(env.observation_space, env.action_space, lm_config=lm_config)
     obs = batch(states)
     masks = obs["action_mask"].bool()
     with torch.no_grad():
@@ -96,7 +99,7 @@ def test_action_scores_equal_hand_computed_token_log_probs(webshop_states):
         assert out.log_prob[b].item() == pytest.approx(expected[0] - norm, abs=1e-4)
     # Chunked forwards (a tight token budget) give the same scores and values.
     chunked = CausalLMPolicy(
-        env.observation_space, env.action_space, lm_config=TINY, max_tokens_per_forward=256
+        env.observation_space, env.action_space, lm_config=lm_config, max_tokens_per_forward=256
     )
     chunked.load_state_dict(policy.state_dict())
     with torch.no_grad():

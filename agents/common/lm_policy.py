@@ -10,10 +10,11 @@ the prompt ``"{observation}\\naction:"`` and reads the actions through a causal 
         score_i = sum_t log p_LM(a_i,t | prompt(s), a_i,<t)        (t over the action's tokens + eos)
         pi(a_i | s) = softmax_i(score_i) over the admissible actions,
 
-    so every policy-gradient and preference loss applies unchanged. All (observation, admissible
-    action) sequences of a batch go through the LM in one forward (right-padded, with an attention
-    mask; split in chunks only above ``max_tokens_per_forward`` tokens), and the vocabulary head is
-    applied only at the positions that predict action tokens.
+    so every policy-gradient and preference loss applies unchanged. Each observation's prompt goes
+    through the LM once, its admissible actions packed behind it with a tree attention mask (each
+    action sees the prompt and itself, at the positions it would have right after the prompt), all
+    observations of a batch in one forward (split in chunks only above ``max_tokens_per_forward``
+    tokens); the vocabulary head is applied only at the positions that predict action tokens.
 (b) generation: :meth:`CausalLMPolicy.generate` writes an action string for a prompt (greedy, or
     sampled from a ``torch.Generator``, at most ``max_action_tokens`` tokens). The string goes to
     the env through :class:`rlsuite.envs.text.TextActionWrapper`, which parses it into an
@@ -448,6 +449,37 @@ class CausalLMPolicy(nn.Module):
         out = self.lm.base_model(input_ids=self._tensor(ids), attention_mask=self._tensor(attn))
         return out.last_hidden_state
 
+    def _run_packed(self, prompts: list[list[int]], blocks: list[list[list[int]]]) -> Tensor:
+        """Last hidden states ``[N, L, H]`` of packed sequences ``prompt + action_1 + action_2 + ...``
+        where each action sees the prompt and its own earlier tokens only, at the positions it
+        would have right after the prompt: the same states as one ``prompt + action_k`` sequence
+        per action, with the prompt computed once (a tree attention mask and position ids)."""
+        lengths = [len(p) + sum(len(a) for a in bl) for p, bl in zip(prompts, blocks, strict=True)]
+        n, length = len(prompts), max(lengths)
+        ids = np.full((n, length), self.tokens.pad, dtype=np.int64)
+        pos = np.zeros((n, length), dtype=np.int64)
+        group = np.full((n, length), -1, dtype=np.int64)  # -1: prompt; k: action k; -2: padding
+        for r, (p, bl) in enumerate(zip(prompts, blocks, strict=True)):
+            ids[r, : len(p)], pos[r, : len(p)] = p, np.arange(len(p))
+            at = len(p)
+            for k, a in enumerate(bl):
+                ids[r, at : at + len(a)] = a
+                pos[r, at : at + len(a)] = len(p) + np.arange(len(a))
+                group[r, at : at + len(a)] = k
+                at += len(a)
+            group[r, at:] = -2
+        g = self._tensor(group)
+        causal = torch.ones(length, length, dtype=torch.bool, device=self.device).tril()
+        same = (g[:, :, None] == g[:, None, :]) | (g[:, None, :] == -1)  # [N, query, key]
+        allowed = (same & causal) | torch.eye(length, dtype=torch.bool, device=self.device)  # pads see self
+        dtype = self.value_head.weight.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=self.device)
+        mask = mask.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]  # additive, any attention kernel
+        out = self.lm.base_model(
+            input_ids=self._tensor(ids), attention_mask=mask, position_ids=self._tensor(pos)
+        )
+        return out.last_hidden_state
+
     def _chunks(self, lengths: list[int]) -> list[slice]:
         """Consecutive ranges whose padded size stays within ``max_tokens_per_forward``."""
         out, start, longest = [], 0, 0
@@ -462,7 +494,8 @@ class CausalLMPolicy(nn.Module):
     def score_actions(self, obs: dict[str, Tensor], allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(scores [B, n], latent [B, H])``: the summed token log-probability of each allowed
         action (``allowed [B, n]`` bool, default all; others 0) and the LM's hidden state at each
-        prompt's last token."""
+        prompt's last token. Each observation's prompt goes through the LM once, its allowed
+        actions packed after it (:meth:`_run_packed`)."""
         tokens = _token_ids(obs["tokens"])
         act = _token_ids(obs["action_tokens"])
         b, n = act.shape[0], act.shape[1]
@@ -478,25 +511,35 @@ class CausalLMPolicy(nn.Module):
         unique = sorted(set(texts))
         encoded = dict(zip(unique, self.tokens.encode([" " + t for t in unique]), strict=True))
         actions = [[*encoded[t][: self.max_action_tokens], self.tokens.eos] for t in texts]
-        seqs = [prompts[pb] + a for pb, a in zip(pair_b.tolist(), actions, strict=True)]
-        starts = np.array([len(prompts[pb]) for pb in pair_b.tolist()])  # index of the first action token
-        sizes = np.array([len(a) for a in actions])
-        first = np.r_[True, pair_b[1:] != pair_b[:-1]]  # each observation's first pair carries its latent
+        # Observation r owns the pairs bounds[r]:bounds[r + 1].
+        bounds = np.r_[0, np.cumsum(np.bincount(pair_b, minlength=b))]
+        blocks = [actions[bounds[r] : bounds[r + 1]] for r in range(b)]
         head = self.lm.get_output_embeddings()
         scores, latents = [], []
-        for chunk in self._chunks([len(s) for s in seqs]):
-            hidden = self._run(seqs[chunk.start : chunk.stop])
-            st, sz = starts[chunk], sizes[chunk]
-            rows = np.repeat(np.arange(len(sz)), sz)
-            pos = np.repeat(st - 1, sz) + (np.arange(sz.sum()) - np.repeat(np.cumsum(sz) - sz, sz))
-            targets = np.concatenate([seqs[chunk.start + k][st[k] :] for k in range(len(sz))])
-            rows_t = self._tensor(rows)
+        lengths = [len(p) + sum(len(a) for a in bl) for p, bl in zip(prompts, blocks, strict=True)]
+        for chunk in self._chunks(lengths):
+            hidden = self._run_packed(prompts[chunk], blocks[chunk])
+            rows, pos, targets, owner = [], [], [], []
+            for r in range(chunk.start, chunk.stop):
+                at = len(prompts[r])
+                for a in blocks[r]:
+                    # Token t of an action is predicted at the previous token; the first at the prompt's end.
+                    rows.append(np.full(len(a), r - chunk.start))
+                    pos.append(np.r_[len(prompts[r]) - 1, at + np.arange(len(a) - 1)])
+                    targets.append(a)
+                    owner.append(len(a))
+                    at += len(a)
+            sizes = np.array(owner)
+            pair = np.repeat(np.arange(len(sizes)), sizes)
+            h = hidden[self._tensor(np.concatenate(rows)), self._tensor(np.concatenate(pos))]
             # The vocabulary head only where a position predicts an action token.
-            logp = torch.log_softmax(head(hidden[rows_t, self._tensor(pos)]).float(), -1)
-            token_lp = logp.gather(1, self._tensor(targets)[:, None]).squeeze(1)
-            scores.append(torch.zeros(len(sz), device=self.device).index_add(0, rows_t, token_lp))
-            keep = np.flatnonzero(first[chunk])
-            latents.append(hidden[self._tensor(keep), self._tensor(st[keep] - 1)])
+            logp = torch.log_softmax(head(h).float(), -1)
+            token_lp = logp.gather(1, self._tensor(np.concatenate(targets))[:, None]).squeeze(1)
+            scores.append(
+                torch.zeros(len(sizes), device=self.device).index_add(0, self._tensor(pair), token_lp)
+            )
+            last = np.array([len(prompts[r]) - 1 for r in range(chunk.start, chunk.stop)])
+            latents.append(hidden[torch.arange(len(last), device=self.device), self._tensor(last)])
         out = torch.zeros(b, n, device=self.device).index_put(
             (self._tensor(pair_b), self._tensor(pair_i)), torch.cat(scores)
         )

@@ -4,6 +4,7 @@
 >>> model = PPO("MlpPolicy", "CartPole-v1", seed=0).learn(50_000)
 """
 
+from .alignment import DPO, DRO, QRPO, RPO
 from .bpo import BPO
 from .common.callbacks import (
     BaseCallback,
@@ -16,6 +17,7 @@ from .common.callbacks import (
     evaluate_policy,
 )
 from .common.lm_policy import CausalLMPolicy
+from .common.logged import LoggedTrajectories, SampledPolicy, collect_logged_trajectories, reference_scores
 from .common.logger import Logger, configure
 from .common.schedules import linear_schedule
 from .common.text_policies import TextChoicePolicy, TextFeaturesExtractor, behavior_cloning
@@ -29,13 +31,17 @@ from .ppo import PPO
 
 __all__ = [
     "BPO",
+    "DPO",
+    "DRO",
     "GBPO",
     "GRPO",
     "HDPO",
     "OPRL",
     "PDPPO",
     "PPO",
+    "QRPO",
     "RLOO",
+    "RPO",
     "BaseCallback",
     "BaseStockParamPolicy",
     "CallbackList",
@@ -46,13 +52,17 @@ __all__ = [
     "GNNPolicy",
     "InventoryMlpPolicy",
     "InventoryPolicyNet",
+    "LoggedTrajectories",
     "Logger",
     "ProgressBarCallback",
+    "SampledPolicy",
     "StopTrainingOnRewardThreshold",
     "TextChoicePolicy",
     "TextFeaturesExtractor",
     "behavior_cloning",
+    "collect_logged_trajectories",
     "configure",
     "evaluate_policy",
     "linear_schedule",
+    "reference_scores",
 ]

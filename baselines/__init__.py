@@ -23,6 +23,7 @@ from .solvers import (
     lost_sales_optimal,
 )
 from .text_experts import (
+    EpsilonPolicy,
     RandomTextPolicy,
     SokobanExpert,
     WebShopExpert,
@@ -37,6 +38,7 @@ __all__ = [
     "BaseStockPolicy",
     "ConstantOrderPolicy",
     "CoverSearchResult",
+    "EpsilonPolicy",
     "EvalResult",
     "HindsightBound",
     "InventoryPolicy",

@@ -15,10 +15,14 @@ import numpy as np
 from rlsuite.envs.text.sokoban import Level, solve, step_level
 from rlsuite.evaluation import run_episodes
 from rlsuite.files import atomic_write
-from rlsuite.validation import check_int, check_seed
+from rlsuite.validation import check_int, check_real, check_seed
 
 if TYPE_CHECKING:
     from rlsuite.envs.text.webshop import WebShopEnv
+
+
+class NoPlanError(RuntimeError):
+    """The Sokoban expert found no solution from this position (a box is stuck)."""
 
 
 class SokobanExpert:
@@ -40,7 +44,7 @@ class SokobanExpert:
             level = Level.from_grid(grid)
             plan = solve(level, self.max_nodes)
             if plan is None:
-                raise RuntimeError("SokobanExpert: this position has no solution (a box is stuck)")
+                raise NoPlanError("SokobanExpert: this position has no solution (a box is stuck)")
         if not plan:
             return 0  # already solved
         nxt = step_level(Level.from_grid(grid), plan[0])[0].grid()
@@ -71,6 +75,37 @@ class RandomTextPolicy:
         mask = np.asarray(observation["action_mask"]).astype(bool)
         if mask.ndim == 2:
             return np.array([self.rng.choice(np.flatnonzero(m)) for m in mask]), None
+        return np.int64(self.rng.choice(np.flatnonzero(mask))), None
+
+
+class EpsilonPolicy:
+    """A behaviour policy with action noise: with probability ``epsilon`` a uniformly random
+    admissible action, otherwise ``policy``'s (also random where it has no move: a Sokoban
+    position the expert cannot solve any more). Its own seeded generator; for logged datasets of
+    several quality levels (``EpsilonPolicy(SokobanExpert(), 0.3, seed=1)``)."""
+
+    def __init__(self, policy: Any, epsilon: float, seed: int | None = 0) -> None:
+        _check_predict(policy)
+        self.policy = policy
+        self.epsilon = check_real("epsilon", epsilon, 0.0, 1.0)
+        check_seed("seed", seed)
+        self.rng = np.random.default_rng(seed)
+        self.name = f"{getattr(policy, 'name', type(policy).__name__)} eps={self.epsilon:g}"
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[Any, None]:
+        mask = np.asarray(observation["action_mask"]).astype(bool)
+        if mask.ndim != 1:
+            raise ValueError("observation: EpsilonPolicy plays one env (a single observation)")
+        explore = self.rng.random() < self.epsilon
+        if not explore:
+            try:
+                action = self.policy.predict(observation)
+            except NoPlanError:
+                explore = True
+            else:
+                return np.int64(action[0] if isinstance(action, tuple) else action), None
         return np.int64(self.rng.choice(np.flatnonzero(mask))), None
 
 

@@ -3,7 +3,8 @@
 Offline RL (IQL, AWAC, OPPO, FamO2O) and learning from logged data (DPO, QRPO, RPO) subclass
 :class:`OfflineAlgorithm`, give it a config dataclass extending :class:`OfflineConfig`, and write
 one hook, :meth:`OfflineAlgorithm.compute_loss` (the loss on a minibatch of transitions). The
-base class samples minibatches from a :class:`~.datasets.TransitionDataset` with its own
+base class samples minibatches from its dataset (a :class:`~.datasets.TransitionDataset` by
+default; :class:`~.logged.LoggedTrajectories` for the alignment learners) with its own
 generator, takes the gradient steps, logs, runs callbacks and the progress bar
 (:func:`~.training.setup_learn`, shared with every agent), predicts like the on-policy agents
 (:func:`~.observations.predict_actions`) and saves/loads through the one persistence module.
@@ -31,7 +32,7 @@ from rlsuite.validation import (
 
 from .callbacks import BaseCallback
 from .config import check_shared_fields, config_view
-from .datasets import TransitionBatch, TransitionDataset
+from .datasets import TransitionDataset
 from .device import resolve_device, seeded_generators
 from .observations import PredictMixin, finite_report
 from .optim import clip_grad_norm, make_adam
@@ -79,11 +80,14 @@ class OfflineConfig:
 
 
 class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
-    """Base class of the learners that train from a :class:`TransitionDataset` (module docstring)."""
+    """Base class of the learners that train from a fixed dataset (module docstring)."""
 
     policy_aliases: ClassVar[Any] = POLICY_ALIASES
     #: The algorithm's config dataclass: its fields are the constructor's parameters.
     config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
+    #: The dataset type it trains from (anything with ``observation_space`` and ``action_space``;
+    #: :meth:`sample_batch` draws its minibatches).
+    dataset_class: ClassVar[type] = TransitionDataset
 
     config: OfflineConfig
     gamma = config_view("gamma", "Discount factor (config).")
@@ -91,7 +95,7 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
     def __init__(
         self,
         policy: str | type[nn.Module],
-        dataset: TransitionDataset | None,
+        dataset: Any,
         config: OfflineConfig,
         _init_setup_model: bool = True,
     ) -> None:
@@ -104,7 +108,7 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
         self.num_timesteps = 0
         self._total_timesteps = 0
         self._logger = None
-        self.dataset: TransitionDataset | None = None
+        self.dataset: Any = None
         self.observation_space: spaces.Space | None = None
         self.action_space: spaces.Space | None = None
         if dataset is not None:
@@ -114,12 +118,15 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
                 raise ValueError("dataset: needed to build the model (or load a saved one with load)")
             self._setup_model()
 
-    def set_dataset(self, dataset: TransitionDataset) -> None:
+    def set_dataset(self, dataset: Any) -> None:
         """Train from ``dataset`` (its spaces must match the model's, if it has any)."""
-        if not isinstance(dataset, TransitionDataset):
-            raise TypeError(f"dataset: got {type(dataset).__name__}; must be a TransitionDataset")
+        kind = self.dataset_class.__name__
+        if not isinstance(dataset, self.dataset_class):
+            raise TypeError(
+                f"dataset: got {type(dataset).__name__}; {type(self).__name__} trains from a {kind}"
+            )
         if dataset.observation_space is None or dataset.action_space is None:
-            raise ValueError("dataset: has no observation_space/action_space; pass them to TransitionDataset")
+            raise ValueError(f"dataset: has no observation_space/action_space; pass them to {kind}")
         if self.observation_space is not None and (
             dataset.observation_space != self.observation_space or dataset.action_space != self.action_space
         ):
@@ -142,8 +149,18 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
 
     # ------------------------------------------------------------------ learning
     @abstractmethod
-    def compute_loss(self, batch: TransitionBatch) -> tuple[Tensor, dict[str, float]]:
-        """Hook: the algorithm's loss on one minibatch; returns ``(loss, stats logged as train/<key>)``."""
+    def compute_loss(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        """Hook: the algorithm's loss on one minibatch (a :class:`TransitionBatch` by default, what
+        :meth:`sample_batch` returns); returns ``(loss, stats logged as train/<key>)``."""
+
+    def sample_batch(self) -> Any:
+        """Hook: one minibatch of the dataset (default: ``batch_size`` transitions drawn uniformly
+        with the model's generator)."""
+        return self.dataset.sample(self.config.batch_size, self._generator, self.device)
+
+    def on_learn_start(self) -> None:
+        """Hook: called at the start of every ``learn``, after the logger and callbacks are set up
+        (e.g. to make a frozen reference policy the first time)."""
 
     def learn(
         self,
@@ -164,6 +181,7 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
         setup = setup_learn(self, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
         if setup.reset_num_timesteps:
             self.num_timesteps = 0
+        self.on_learn_start()
         start_steps, start = self.num_timesteps, time.perf_counter()
         self._total_timesteps = start_steps + total_timesteps
         cb = setup.callback
@@ -186,8 +204,7 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
         lr = self.lr_schedule(max(0.0, 1.0 - self.num_timesteps / max(self._total_timesteps, 1)))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batch = self.dataset.sample(self.config.batch_size, self._generator, self.device)
-        loss, info = self.compute_loss(batch)
+        loss, info = self.compute_loss(self.sample_batch())
         loss_value = float(loss.detach())
         if self.config.check_finite and not math.isfinite(loss_value):
             raise NonFiniteError(
@@ -221,7 +238,7 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
     def load(
         cls,
         path: str | Path,
-        dataset: TransitionDataset | None = None,
+        dataset: Any = None,
         device: str | torch.device = "auto",
         custom_objects: dict[str, Any] | None = None,
         **kwargs: Any,

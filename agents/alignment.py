@@ -235,8 +235,9 @@ class AlignmentAlgorithm(OfflineAlgorithm):
         self.ref_log_probs = None  # recomputed for the new trajectories at the next learn
 
     def set_reference(self, policy: nn.Module | None = None) -> None:
-        """Make ``pi_ref`` a frozen copy of ``policy`` (default: the model's policy now) and score
-        every logged trajectory with it (``learn`` does it the first time it runs)."""
+        """Make ``pi_ref`` a frozen copy of ``policy`` (default: the model's policy now); the next
+        ``learn`` scores every logged trajectory with it (``learn`` makes the reference itself the
+        first time it runs, when none was set)."""
         self.reference = frozen_copy(policy if policy is not None else self.policy).to(self.device)
         self.ref_log_probs = None
 
@@ -287,7 +288,8 @@ class AlignmentAlgorithm(OfflineAlgorithm):
 
     def log_ratios(self, episodes: np.ndarray) -> tuple[Tensor, Tensor]:
         """``(log pi(y|x) - log pi_ref(y|x) [E], first-step values [E])`` of ``episodes``."""
-        assert self.ref_log_probs is not None
+        if self.ref_log_probs is None:
+            self.on_learn_start()  # the reference's log-probs, as learn computes them
         logp, values = self.trajectory_log_probs(self.policy, episodes)
         ref = torch.as_tensor(self.ref_log_probs[episodes], device=self.device, dtype=logp.dtype)
         return logp - ref, values

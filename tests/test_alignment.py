@@ -610,11 +610,6 @@ def test_load_refuses_files_it_did_not_write(logged, tmp_path):
     assert not TRIPPED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load reads meta['source_names'], ['observation_space'], ['action_space'] unchecked: a file "
-    "whose meta lacks one raises KeyError (a non-list source_names: TypeError), not ValueError",
-)
 @pytest.mark.parametrize("key", ["source_names", "observation_space", "action_space"])
 def test_load_refuses_a_meta_without_its_keys_with_a_value_error(logged, tmp_path, key):
     logged.save(tmp_path / "good.npz")
@@ -629,22 +624,12 @@ def test_load_refuses_a_meta_without_its_keys_with_a_value_error(logged, tmp_pat
         LoggedTrajectories.load(tmp_path / "bad.npz")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="integer columns are cast with astype(int64) unchecked: fractional actions or lengths are "
-    "truncated silently (TransitionDataset refuses non-integer Discrete actions)",
-)
 @pytest.mark.parametrize("column", ["actions", "lengths"])
 def test_fractional_values_in_integer_columns_are_refused(logged, column):
     with pytest.raises(ValueError, match=column):
         dataclasses.replace(logged, **{column: getattr(logged, column) + 0.5})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LoggedTrajectories accepts observations outside their Box and save() then stores integer "
-    "boxes in the dtype of the space's range, silently wrapping them (300 -> 44)",
-)
 def test_an_observation_outside_its_space_is_refused_or_kept_exactly(logged, tmp_path):
     tokens = np.array(logged.observations["tokens"])
     tokens[0, 0] = 300  # the space is Box(0, 12)
@@ -657,12 +642,6 @@ def test_an_observation_outside_its_space_is_refused_or_kept_exactly(logged, tmp
     np.testing.assert_array_equal(LoggedTrajectories.load(tmp_path / "d.npz").observations["tokens"], tokens)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="returns() sums with np.add.reduceat, reference_scores with a running float sum: the same "
-    "reward sequence gets two different returns (-1.5000000000000004 vs -1.5000000000000002), so QRPO's "
-    "ties (credited by <=) are broken by rounding",
-)
 def test_the_same_trajectory_scores_the_same_in_the_dataset_and_as_a_reference_sample():
     """A random policy replayed with the same seed on the same level plays the same trajectory,
     logged or as a reference sample: equal returns, so it is credited every tie (R_q = 1)."""

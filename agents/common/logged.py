@@ -82,6 +82,7 @@ class LoggedTrajectories:
             raise ValueError(f"observation_space: got {self.observation_space!r}; must be a Dict (text envs)")
         if not isinstance(self.action_space, spaces.Discrete):
             raise ValueError(f"action_space: got {self.action_space!r}; must be Discrete")
+        _check_integral("lengths", np.asarray(self.lengths))
         lengths = np.asarray(self.lengths, dtype=np.int64)
         n_eps = len(lengths)
         if n_eps == 0 or lengths.ndim != 1 or lengths.min() < 1:
@@ -97,6 +98,7 @@ class LoggedTrajectories:
             arr = np.asarray(self.observations[key])
             if arr.shape != (steps, *sub.shape):
                 raise ValueError(f"observations[{key!r}]: shape {arr.shape}; expected {(steps, *sub.shape)}")
+            _check_in_space(f"observations[{key!r}]", arr, sub)
             obs[key] = arr.astype(sub.dtype, copy=False)
         per_step = {"actions": np.int64, "rewards": np.float64}
         per_episode = {
@@ -111,6 +113,8 @@ class LoggedTrajectories:
             rows = steps if name in per_step else n_eps
             if arr.shape != (rows,):
                 raise ValueError(f"{name}: shape {arr.shape}; expected ({rows},)")
+            if dtype is not np.float64:
+                _check_integral(name, arr)
             arrays[name] = arr.astype(dtype, copy=False)
         if not np.isfinite(arrays["rewards"]).all():
             raise ValueError("rewards: NaN or inf; logged rewards must be finite")
@@ -163,8 +167,15 @@ class LoggedTrajectories:
         return np.r_[0, np.cumsum(self.lengths)[:-1]]
 
     def returns(self) -> np.ndarray:
-        """``[episodes]`` undiscounted returns."""
-        return np.add.reduceat(self.rewards, self.starts)
+        """``[episodes]`` undiscounted returns, summed step by step from 0 like
+        :func:`~rlsuite.evaluation.run_episode` (so a trajectory logged here and the same one
+        played as a reference sample get bit-identical returns: QRPO credits ties)."""
+        return np.array(
+            [
+                sum(self.rewards[s : s + n].tolist(), 0.0)
+                for s, n in zip(self.starts, self.lengths, strict=True)
+            ]
+        )
 
     def scores(self, score: str) -> np.ndarray:
         """``[episodes]`` rewards ``r(x, y)``: the ``return`` or the ``success`` (as 0/1 floats)."""
@@ -285,6 +296,12 @@ class LoggedTrajectories:
             if not isinstance(meta, dict) or meta.get("format_version") != LOGGED_FORMAT_VERSION:
                 got = meta.get("format_version") if isinstance(meta, dict) else meta
                 raise ValueError(f"{path}: format_version {got!r}; rlsuite reads {LOGGED_FORMAT_VERSION}")
+            for key in ("source_names", "observation_space", "action_space"):
+                if key not in meta:
+                    raise ValueError(f"{path}: meta has no {key!r}; not a LoggedTrajectories file")
+            names = meta["source_names"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"{path}: meta['source_names'] must be a list of names; got {names!r}")
             obs_space = space_from_json(meta["observation_space"], "observation_space")
             act_space = space_from_json(meta["action_space"], "action_space")
             if not isinstance(obs_space, spaces.Dict) or not isinstance(act_space, spaces.Discrete):
@@ -311,13 +328,38 @@ class LoggedTrajectories:
         settings = meta.get("settings", {})
         return cls(
             observations=observations,
-            source_names=tuple(meta["source_names"]),
+            source_names=tuple(names),
             observation_space=obs_space,
             action_space=act_space,
             env_id=str(meta.get("env_id", "")),
             settings=settings if isinstance(settings, dict) else {},
             **columns,
         )
+
+
+def _check_integral(name: str, arr: np.ndarray) -> None:
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name}: dtype {arr.dtype}; must be numeric")
+    if np.issubdtype(arr.dtype, np.floating) and not (
+        np.isfinite(arr).all() and (arr == np.round(arr)).all()
+    ):
+        raise ValueError(f"{name}: non-integer values; must hold whole numbers")
+
+
+def _check_in_space(name: str, arr: np.ndarray, space: spaces.Space) -> None:
+    """Every row of ``arr`` inside ``space`` (Box bounds, MultiBinary 0/1), so nothing changes on save."""
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name}: dtype {arr.dtype}; must be numeric")
+    if isinstance(space, spaces.Box):
+        if np.issubdtype(space.dtype, np.integer):
+            _check_integral(name, arr)
+        if not ((arr >= space.low).all() and (arr <= space.high).all()):
+            raise ValueError(f"{name}: values in [{arr.min()}, {arr.max()}] outside the space {space}")
+    elif isinstance(space, spaces.MultiBinary):
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"{name}: values other than 0 and 1 in a MultiBinary space")
+    else:
+        raise ValueError(f"{name}: space {space!r}; logged observations are Box or MultiBinary entries")
 
 
 def collect_logged_trajectories(

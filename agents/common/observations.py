@@ -28,6 +28,8 @@ def obs_to_tensor(obs: Any, device: torch.device) -> Any:
     float32, integers and booleans kept. Unchecked: for observations an env produced."""
     if isinstance(obs, dict):
         return {k: obs_to_tensor(v, device) for k, v in obs.items()}
+    if isinstance(obs, np.ndarray) and not obs.flags.writeable:
+        obs = obs.copy()  # a read-only array (a dataset's): torch would share it and warn
     t = torch.as_tensor(obs, device=device)
     if t.is_floating_point():
         t = t.float()

@@ -281,7 +281,7 @@ def behavior_cloning(
     normalizer, if it has one (its statistics unchanged). Returns the per-epoch ``loss`` and
     ``accuracy`` (deterministic action = expert action)."""
     obs_np = demonstrations["observations"]
-    actions = np.asarray(demonstrations["actions"])
+    actions = np.array(demonstrations["actions"])  # a copy: torch shares (and warns on) read-only arrays
     n = len(actions)
     if n == 0:
         raise ValueError("demonstrations: empty")

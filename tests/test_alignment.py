@@ -485,6 +485,26 @@ def test_reference_scores_of_the_expert_are_its_returns(logged):
         reference_scores(env, SokobanExpert(), [0], 0)
 
 
+def test_reference_scores_on_a_vector_env_equal_one_episode_at_a_time():
+    """The batched path (grouped episodes on a vector env) gives every sample the return and
+    success of run_episode on the same instance, for runs of consecutive and scattered instances."""
+    env = sokoban()
+    venv = gym.vector.SyncVectorEnv(
+        [sokoban for _ in range(6)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    expert = SokobanExpert()
+    instances = [3, 4, 5, 9, 20]
+    one = reference_scores(env, expert, instances, 2)
+    batched = reference_scores(venv, expert, instances, 2)
+    for a, b in zip(one, batched, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert batched[2].all()  # the expert wins every level
+    random_one = reference_scores(env, EpsilonPolicy(SokobanExpert(), 1.0, seed=0), [7], 3)
+    assert random_one[1].shape == (1, 3)
+    with pytest.raises(ValueError, match="multiple of n=4"):
+        reference_scores(venv, expert, instances, 4)
+
+
 def test_collection_is_deterministic(logged):
     env = sokoban()
     again = collect_logged_trajectories(env, three_sources(), [0, 1, 2, 3], 3, env_id="Sokoban-v0")

@@ -438,15 +438,39 @@ class SampledPolicy:
 
 
 def reference_scores(
-    env: gym.Env, policy: Any, instances: Sequence[int], n: int
+    env: gym.Env | gym.vector.VectorEnv, policy: Any, instances: Sequence[int], n: int, max_steps: int = 1000
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(instances, returns [m, n], success [m, n])``: ``n`` episodes of the reference ``policy``
     (sampled: wrap a model in :class:`SampledPolicy`) from every instance, for QRPO's quantile
-    rewards (:meth:`LoggedTrajectories.with_reference`)."""
+    rewards (:meth:`LoggedTrajectories.with_reference`).
+
+    ``env`` is a single env (one episode after another) or, much faster for a model, a vector env
+    of ``k * n`` copies: the ``n`` samples of ``k`` consecutive instances are played as one batch
+    of grouped episodes (:func:`~.groups.collect_grouped_episodes`, at most ``max_steps`` steps);
+    both give every episode the return :func:`~rlsuite.evaluation.run_episode` would."""
     n = check_int("n", n, 1)
     seeds = check_seeds("instances", list(dict.fromkeys(instances)))
     returns = np.zeros((len(seeds), n))
     success = np.zeros((len(seeds), n), bool)
+    if isinstance(env, gym.vector.VectorEnv):
+        from .groups import collect_grouped_episodes
+
+        if env.num_envs % n:
+            raise ValueError(f"env: {env.num_envs} copies; a vector env needs a multiple of n={n}")
+        per_call, row = env.num_envs // n, 0
+        while row < len(seeds):  # runs of consecutive instances, per_call at a time
+            stop = row + 1
+            while stop < len(seeds) and stop - row < per_call and seeds[stop] == seeds[stop - 1] + 1:
+                stop += 1
+            eps = collect_grouped_episodes(
+                env, lambda obs, active: (np.asarray(policy.predict(obs)[0]), {}), n, seeds[row], max_steps
+            )
+            k = stop - row
+            returns[row:stop] = eps.returns[: k * n].reshape(k, n)
+            won = eps.final_infos.get("won", np.zeros(env.num_envs, bool))
+            success[row:stop] = np.asarray(won[: k * n], bool).reshape(k, n)
+            row = stop
+        return np.array(seeds, dtype=np.int64), returns, success
     for a, seed in enumerate(seeds):
         for b in range(n):
             ep = run_episode(env, policy, seed)

@@ -7,8 +7,8 @@ For each env and seed:
    and 50% random actions, a weak behaviour-cloned policy (sampled) and uniform random play.
 2. **Reference** ``pi_ref`` = behaviour cloning on all logged trajectories (row ``sft``); row
    ``bc_success`` clones only the successful ones (filtered BC, the obvious strong baseline).
-3. **Reference samples**: ``--ref-samples`` sampled episodes of ``pi_ref`` per training instance
-   (QRPO's quantiles; QRPO runs with the first 1, 4 and 16).
+3. **Reference samples**: ``--ref-samples`` sampled episodes of ``pi_ref`` per training instance,
+   played in batches on a vector env (QRPO's quantiles; QRPO runs with the first 1, 4 and 16).
 4. Every method starts from ``pi_ref`` and takes ``--steps`` gradient steps on the same data.
 
 Every policy is scored greedily on the held-out instances of ``text_agents.py`` (Sokoban seeds
@@ -270,9 +270,9 @@ def run(env_id: str, seed: int, methods: list[str], args: argparse.Namespace, co
     )
     row("bc_success", good, time.perf_counter() - t)
     t = time.perf_counter()
-    ref = reference_scores(
-        make_env(env_id, "train"), SampledPolicy(sft), np.unique(data.instances), args.ref_samples
-    )
+    copies = max(1, 128 // args.ref_samples) * args.ref_samples  # several instances' samples per batch
+    venv = gym.vector.SyncVectorEnv([lambda: make_env(env_id, "train") for _ in range(copies)])
+    ref = reference_scores(venv, SampledPolicy(sft), np.unique(data.instances), args.ref_samples)
     data = data.with_reference(*ref)
     print(
         f"  {args.ref_samples} reference samples per instance in {time.perf_counter() - t:.0f} s", flush=True
@@ -339,10 +339,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--envs", nargs="+", default=ENVS, choices=ENVS)
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--instances", type=int, default=200, help="training instances per seed")
-    parser.add_argument("--samples", type=int, default=10, help="logged episodes per instance")
+    parser.add_argument("--instances", type=int, default=120, help="training instances per seed")
+    parser.add_argument("--samples", type=int, default=8, help="logged episodes per instance")
     parser.add_argument("--ref-samples", type=int, default=16, help="reference samples per instance")
-    parser.add_argument("--bc-epochs", type=int, default=20, help="behaviour-cloning epochs (SFT)")
+    parser.add_argument("--bc-epochs", type=int, default=10, help="behaviour-cloning epochs (SFT)")
     parser.add_argument("--steps", type=int, default=500, help="gradient steps per method")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     parser.add_argument("--summary", action="store_true", help="only print the table and redraw the plot")

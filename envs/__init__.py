@@ -72,6 +72,20 @@ GRIDWORLD_IDS: dict[str, dict[str, Any]] = {
 }
 
 
+_DST = "rlsuite.envs.mo.deep_sea_treasure:DeepSeaTreasureEnv"
+MO_IDS: dict[str, dict[str, Any]] = {
+    # Multi-objective (MO-Gymnasium's API: reward_space, vector rewards). Deep Sea Treasure, MO-Gymnasium's
+    # maps and dynamics: Yang et al.'s treasures (deep-sea-treasure-v0) and Vamplew et al.'s original
+    # (deep-sea-treasure-concave-v0); 100-step limit inside the env.
+    "DeepSeaTreasure-v0": {"variant": "convex", "max_steps": 100},
+    "DeepSeaTreasure-Concave-v0": {"variant": "concave", "max_steps": 100},
+}
+_MO_ENTRY_POINTS: dict[str, tuple[str, str | None]] = {  # (entry point, vector entry point)
+    "DeepSeaTreasure-v0": (_DST, None),
+    "DeepSeaTreasure-Concave-v0": (_DST, None),
+}
+
+
 def register_envs() -> None:
     """Register every rlsuite id (idempotent)."""
     for env_id, kwargs in INVMGMT_IDS.items():
@@ -86,8 +100,29 @@ def register_envs() -> None:
         for env_id, kwargs in ids.items():
             if env_id not in gym.registry:
                 gym.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs))
+    # The MO envs enforce the reset/step order themselves and Gymnasium's checker would warn on every
+    # vector reward, so gym.make returns the env itself, with reward_space on it.
+    for env_id, kwargs in MO_IDS.items():
+        if env_id not in gym.registry:
+            entry_point, vector_entry_point = _MO_ENTRY_POINTS[env_id]
+            gym.register(
+                id=env_id,
+                entry_point=entry_point,
+                vector_entry_point=vector_entry_point,
+                kwargs=dict(kwargs),
+                order_enforce=False,
+                disable_env_checker=True,
+            )
 
 
 register_envs()
 
-__all__ = ["GRIDWORLD_IDS", "INVMGMT_IDS", "LOTSIZING_IDS", "SOKOBAN_IDS", "WEBSHOP_IDS", "register_envs"]
+__all__ = [
+    "GRIDWORLD_IDS",
+    "INVMGMT_IDS",
+    "LOTSIZING_IDS",
+    "MO_IDS",
+    "SOKOBAN_IDS",
+    "WEBSHOP_IDS",
+    "register_envs",
+]

@@ -73,16 +73,21 @@ GRIDWORLD_IDS: dict[str, dict[str, Any]] = {
 
 
 _DST = "rlsuite.envs.mo.deep_sea_treasure:DeepSeaTreasureEnv"
+_MO_INV = "rlsuite.envs.mo.inventory:MOInvMgmtEnv"
+_MO_INV_VEC = "rlsuite.envs.mo.inventory:MOInvMgmtVectorEnv"
 MO_IDS: dict[str, dict[str, Any]] = {
     # Multi-objective (MO-Gymnasium's API: reward_space, vector rewards). Deep Sea Treasure, MO-Gymnasium's
     # maps and dynamics: Yang et al.'s treasures (deep-sea-treasure-v0) and Vamplew et al.'s original
     # (deep-sea-treasure-concave-v0); 100-step limit inside the env.
     "DeepSeaTreasure-v0": {"variant": "convex", "max_steps": 100},
     "DeepSeaTreasure-Concave-v0": {"variant": "concave", "max_steps": 100},
+    # InvMgmt-v0 with the reward (profit, fill rate, -inventory), each scaled to O(1).
+    "MOInvMgmt-v0": {"network": "divergent", "backlog": True, "num_periods": 30},
 }
 _MO_ENTRY_POINTS: dict[str, tuple[str, str | None]] = {  # (entry point, vector entry point)
     "DeepSeaTreasure-v0": (_DST, None),
     "DeepSeaTreasure-Concave-v0": (_DST, None),
+    "MOInvMgmt-v0": (_MO_INV, _MO_INV_VEC),
 }
 
 

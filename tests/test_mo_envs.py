@@ -1,5 +1,5 @@
-"""Multi-objective environments (issue 18, item 1): Deep Sea Treasure, with MO-Gymnasium's API
-(``reward_space``, float32 vector rewards)."""
+"""Multi-objective environments (issue 18, item 1): Deep Sea Treasure and MOInvMgmt, each with
+MO-Gymnasium's API (``reward_space``, float32 vector rewards)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,23 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode
 
 import rlsuite  # noqa: F401  (registers the ids)
 from rlsuite.envs import MO_IDS
-from rlsuite.envs.mo import DeepSeaTreasureEnv
+from rlsuite.envs.inventory import DemandSpec, InvMgmtEnv, Link, MarketLink, NetworkSpec, Node
+from rlsuite.envs.mo import (
+    DeepSeaTreasureEnv,
+    MOInvMgmtEnv,
+    MOInvMgmtVectorEnv,
+)
 
 torch.set_num_threads(1)
 # MO-Gymnasium's own Deep Sea Treasure builds a float64-bounded Box (the peer's warning, not ours).
 PEER_BOX_WARNING = "ignore:.*Box high's precision lowered by casting to float32:UserWarning"
 
 VECTOR_REWARD_WARNING = "The reward returned by `step()` must be a float"
+ORDER_BOX_WARNING = "we recommend using a symmetric and normalized space"  # InvMgmt's orders, as the base env
 
 
 def check_mo_env(env: gym.Env, allowed: tuple[str, ...] = ()) -> None:
@@ -50,11 +57,15 @@ def test_ids_are_registered_and_make_returns_the_env_with_its_reward_space():
     for env_id, cls in (
         ("DeepSeaTreasure-v0", DeepSeaTreasureEnv),
         ("DeepSeaTreasure-Concave-v0", DeepSeaTreasureEnv),
+        ("MOInvMgmt-v0", MOInvMgmtEnv),
     ):
         assert env_id in MO_IDS and env_id in gym.registry
         env = gym.make(env_id)
         assert type(env) is cls and env.reward_space.shape == (env.reward_dim,)
-    assert type(gym.make("rlsuite:DeepSeaTreasure-v0")) is DeepSeaTreasureEnv
+    assert type(gym.make("rlsuite:MOInvMgmt-v0")) is MOInvMgmtEnv
+    venv = gym.make_vec("MOInvMgmt-v0", num_envs=2)
+    assert type(venv) is MOInvMgmtVectorEnv and venv.single_reward_space.shape == (3,)
+    assert venv.reward_space.shape == (2, 3)
 
 
 # ---------------------------------------------------------------- Deep Sea Treasure
@@ -217,3 +228,155 @@ def test_deep_sea_treasure_boundary():
     env.reset()
     env.step(1)
     assert env.render().splitlines()[:3] == ["...........", "S..........", "#T........."]
+
+
+# ---------------------------------------------------------------- MOInvMgmt
+def test_mo_invmgmt_passes_the_checkers():
+    check_mo_env(gym.make("MOInvMgmt-v0"), allowed=(ORDER_BOX_WARNING,))
+    check_mo_env(MOInvMgmtEnv("serial", backlog=False, observation="dict"), allowed=(ORDER_BOX_WARNING,))
+
+
+def _actions(seed: int, n: int, n_links: int, high: float = 60.0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0.0, high, size=(n, n_links))
+
+
+@pytest.mark.parametrize("env_id", ["InvMgmt-v0", "InvMgmt-LostSales-v0", "InvMgmt-Serial-v0"])
+def test_profit_objective_is_the_base_reward_exactly(env_id):
+    kwargs = dict(gym.spec(env_id).kwargs)
+    for seed in (0, 7):
+        base = InvMgmtEnv(**kwargs)
+        mo = MOInvMgmtEnv(**kwargs)
+        raw = MOInvMgmtEnv(**kwargs, profit_scale=1.0)
+        o_base, _ = base.reset(seed=seed)
+        o_mo, _ = mo.reset(seed=seed)
+        raw.reset(seed=seed)
+        np.testing.assert_array_equal(o_base, o_mo)
+        for a in _actions(seed, base.num_periods, base.core.n_links):
+            o_base, r, *_, i_base = base.step(a)
+            o_mo, v, te, tr, i_mo = mo.step(a)
+            v_raw = raw.step(a)[1]
+            np.testing.assert_array_equal(o_base, o_mo)
+            np.testing.assert_array_equal(i_base["costs"], i_mo["costs"])
+            assert i_mo["objectives"][0] == r  # float64, exact
+            assert v[0] == np.float32(r / mo.scales[0]) and v_raw[0] == np.float32(r)
+            np.testing.assert_array_equal(v, (i_mo["objectives"] / mo.scales).astype(np.float32))
+        assert tr and not te
+
+
+def _tiny_network() -> NetworkSpec:
+    """Raw source -> retailer (I0 10, h 0.5) -> market (price 3, penalty 2, Poisson(5) demand);
+    the order arrives in the period it is placed (L 0) at unit price 1."""
+    return NetworkSpec(
+        nodes=(Node("s", "raw"), Node("r", "retailer", I0=10, h=0.5), Node("m", "market")),
+        links=(Link("s", "r", L=0, p=1.0),),
+        markets=(MarketLink("r", "m", p=3.0, b=2.0, demand=DemandSpec("poisson", 5.0)),),
+    )
+
+
+@pytest.mark.parametrize(
+    ("backlog", "expected_raw"),
+    [
+        # Lost sales. t0: order 2 -> 12 on hand, demand 4 sold, 8 left: 3*4 - 2 - 0.5*8 = 6.
+        # t1: demand 12, 8 sold, 4 lost: 3*8 - 2*4 = 16, fill 8/12. t2: order 5, no demand:
+        # -5 - 0.5*5 = -7.5, fill 1 (nothing demanded).
+        (False, [[6.0, 1.0, -8.0], [16.0, 8 / 12, 0.0], [-7.5, 1.0, -5.0]]),
+        # Backlog: t1's 4 unmet units are carried; t2 sells them from the 5 ordered: 3*4 - 5 - 0.5*1
+        # = 6.5, fill 4/4 (late sales count against the backlog carried in, so it stays <= 1).
+        (True, [[6.0, 1.0, -8.0], [16.0, 8 / 12, 0.0], [6.5, 1.0, -1.0]]),
+    ],
+)
+def test_objectives_on_a_hand_worked_network(backlog, expected_raw):
+    env = MOInvMgmtEnv(_tiny_network(), backlog=backlog, num_periods=3, demand_trace=[4.0, 12.0, 0.0])
+    # Defaults: profit scale = price 3 x mean demand 5; inventory scale = I0 = 10.
+    np.testing.assert_array_equal(env.scales, [15.0, 1.0, 10.0])
+    env.reset(seed=0)
+    for orders, raw in zip([2.0, 0.0, 5.0], expected_raw, strict=True):
+        _, reward, *_, info = env.step(np.array([orders]))
+        np.testing.assert_allclose(info["objectives"], raw, atol=1e-12)
+        np.testing.assert_allclose(reward, np.array(raw) / [15.0, 1.0, 10.0], rtol=1e-6)
+    custom = MOInvMgmtEnv(_tiny_network(), num_periods=3, profit_scale=2.0, inventory_scale=4.0)
+    np.testing.assert_array_equal(custom.scales, [2.0, 1.0, 4.0])
+
+
+def test_default_scales_of_mo_invmgmt_v0():
+    env = gym.make("MOInvMgmt-v0")
+    np.testing.assert_array_equal(env.scales, [40.0, 1.0, 1420.0])  # 2.0 x Poisson(20); sum of I0
+    assert env.objective_names == ("profit", "fill_rate", "inventory")
+
+
+def test_mo_invmgmt_is_a_function_of_seed_and_actions():
+    def episode(seed):
+        env = gym.make("MOInvMgmt-v0")
+        env.reset(seed=seed)
+        return np.array([env.step(a)[1] for a in _actions(3, 30, 11)])
+
+    np.testing.assert_array_equal(episode(5), episode(5))
+    assert not np.array_equal(episode(5), episode(6))
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_env_equals_single_envs_on_the_same_seeds(mode):
+    n, seed, T = 3, 10, 30
+    venv = gym.make_vec("MOInvMgmt-v0", num_envs=n, autoreset_mode=mode)
+    singles = [gym.make("MOInvMgmt-v0") for _ in range(n)]
+    venv.reset(seed=seed)
+    for i, env in enumerate(singles):
+        env.reset(seed=seed + i)
+    actions = np.stack([_actions(100 + i, T, 11) for i in range(n)], axis=1)  # [T, n, 11]
+    for t in range(T):
+        _, rewards, _, truncated, infos = venv.step(actions[t])
+        assert rewards.shape == (n, 3) and rewards.dtype == np.float32
+        for i, env in enumerate(singles):
+            _, r, _, tr, info = env.step(actions[t, i])
+            np.testing.assert_allclose(rewards[i], r, rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(infos["objectives"][i], info["objectives"], rtol=1e-10, atol=1e-10)
+            assert truncated[i] == tr
+    # The last period's inventory is the end-of-period one, not the restarted network's.
+    assert infos["objectives"][0, 2] == pytest.approx(-float(singles[0].state.on_hand.sum()))
+    if mode == AutoresetMode.SAME_STEP:
+        np.testing.assert_array_equal(infos["final_info"]["objectives"], infos["objectives"])
+    else:  # the autoreset step plays no period: zero rewards
+        _, rewards, *_ = venv.step(actions[0])
+        np.testing.assert_array_equal(rewards, np.zeros((n, 3), np.float32))
+
+
+def test_vector_env_with_torch_arrays():
+    numpy_env = MOInvMgmtVectorEnv(2)
+    torch_env = MOInvMgmtVectorEnv(2, array_type="torch")
+    numpy_env.reset(seed=1)
+    torch_env.reset(seed=1)
+    for a in _actions(2, 5, 22):
+        r_np = numpy_env.step(a.reshape(2, 11))[1]
+        r_t = torch_env.step(torch.as_tensor(a.reshape(2, 11)))[1]
+        assert isinstance(r_t, torch.Tensor) and r_t.dtype == torch.float32
+        np.testing.assert_array_equal(r_t.numpy(), r_np)
+
+
+def test_mo_invmgmt_scale_errors():
+    for bad, exc in ((0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError), ("1", TypeError)):
+        with pytest.raises(exc, match="profit_scale"):
+            MOInvMgmtEnv(profit_scale=bad)
+        with pytest.raises(exc, match="inventory_scale"):
+            MOInvMgmtVectorEnv(2, inventory_scale=bad)
+    # The HDPO networks have no prices: the default profit scale would be 0.
+    with pytest.raises(ValueError, match=r"profit_scale: .*\(no market prices\)"):
+        gym.make("MOInvMgmt-v0", network="single_store", num_periods=10)
+    env = gym.make("MOInvMgmt-v0", network="single_store", num_periods=10, profit_scale=10.0)
+    np.testing.assert_array_equal(env.scales, [10.0, 1.0, 5.0])  # no initial stock: one period's demand
+
+
+def test_scalarised_ppo_runs_on_the_mo_inventory_vector_env():
+    from rlsuite.agents import PPO
+
+    class ScalarisedPPO(PPO):
+        def compute_advantages(self, buffer, last_values):
+            super().compute_advantages(buffer, last_values)
+            assert buffer.advantages.shape[-1] == 3
+            buffer.advantages = buffer.advantages @ torch.tensor([0.5, 0.3, 0.2])
+
+    model = ScalarisedPPO(
+        "MlpPolicy", "MOInvMgmt-v0", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, seed=0
+    )
+    assert model.reward_dim == 3 and model.policy.value_head.out_features == 3
+    model.learn(384)
+    assert model.num_timesteps >= 384

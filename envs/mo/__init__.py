@@ -3,10 +3,15 @@
 
 - ``DeepSeaTreasure-v0`` and ``DeepSeaTreasure-Concave-v0``: :class:`DeepSeaTreasureEnv`, 2 objectives,
   its exact front ``env.pareto_front(gamma)``.
+- ``MOInvMgmt-v0``: :class:`MOInvMgmtEnv` and the native :class:`MOInvMgmtVectorEnv`
+  (``gym.make_vec``), 3 objectives (profit, fill rate, inventory) over the InvMgmt simulator.
 """
 
 from .deep_sea_treasure import DeepSeaTreasureEnv
+from .inventory import MOInvMgmtEnv, MOInvMgmtVectorEnv
 
 __all__ = [
     "DeepSeaTreasureEnv",
+    "MOInvMgmtEnv",
+    "MOInvMgmtVectorEnv",
 ]

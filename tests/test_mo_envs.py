@@ -1,8 +1,9 @@
-"""Multi-objective environments (issue 18, item 1): Deep Sea Treasure and MOInvMgmt, each with
-MO-Gymnasium's API (``reward_space``, float32 vector rewards)."""
+"""Multi-objective environments (issue 18, item 1): Deep Sea Treasure, MOInvMgmt and the MuJoCo tasks
+through MO-Gymnasium, each with MO-Gymnasium's API (``reward_space``, float32 vector rewards)."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections import deque
 
@@ -17,9 +18,11 @@ import rlsuite  # noqa: F401  (registers the ids)
 from rlsuite.envs import MO_IDS
 from rlsuite.envs.inventory import DemandSpec, InvMgmtEnv, Link, MarketLink, NetworkSpec, Node
 from rlsuite.envs.mo import (
+    MO_MUJOCO_IDS,
     DeepSeaTreasureEnv,
     MOInvMgmtEnv,
     MOInvMgmtVectorEnv,
+    make_mo,
 )
 
 torch.set_num_threads(1)
@@ -380,3 +383,77 @@ def test_scalarised_ppo_runs_on_the_mo_inventory_vector_env():
     assert model.reward_dim == 3 and model.policy.value_head.out_features == 3
     model.learn(384)
     assert model.num_timesteps >= 384
+
+
+# ---------------------------------------------------------------- MuJoCo through MO-Gymnasium
+@pytest.fixture
+def mujoco_mo():
+    pytest.importorskip("mujoco")
+    return pytest.importorskip("mo_gymnasium")
+
+
+@pytest.mark.parametrize(
+    ("env_id", "k"), [("mo-hopper-2obj-v5", 2), ("mo-hopper-v5", 3), ("mo-halfcheetah-v5", 2)]
+)
+def test_make_mo_exposes_the_reward_space_and_steps(mujoco_mo, env_id, k):
+    assert env_id in MO_MUJOCO_IDS
+    env = make_mo(env_id)
+    assert env.reward_space.shape == (k,) and env.reward_dim == k
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(30):
+        _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert reward.shape == (k,) and reward.dtype == np.float32 and np.isfinite(reward).all()
+        if terminated or truncated:
+            env.reset()
+    env.close()
+
+
+def _play_side_by_side(mo_id: str, scalar_id: str, steps: int = 40):
+    """Steps an MO task and its Gymnasium original with the same seed and actions; yields
+    ``(action, vector, scalar reward, info)`` while both run."""
+    mo, scalar = make_mo(mo_id), gym.make(scalar_id)
+    o1, _ = mo.reset(seed=3)
+    o2, _ = scalar.reset(seed=3)
+    np.testing.assert_array_equal(o1, o2)
+    rng = np.random.default_rng(3)
+    for _ in range(steps):
+        a = rng.uniform(-1.0, 1.0, size=mo.action_space.shape).astype(np.float32)
+        o1, vec, te1, _, info = mo.step(a)
+        o2, r, te2, _, _ = scalar.step(a)
+        np.testing.assert_array_equal(o1, o2)
+        assert te1 == te2
+        yield a, vec, r, info
+        if te1:
+            return
+
+
+def test_mo_hopper_vectors_follow_mo_gymnasium_documented_sums(mujoco_mo):
+    for _, vec, r, info in _play_side_by_side("mo-hopper-2obj-v5", "Hopper-v5"):
+        shared = info["reward_ctrl"] + info["reward_survive"]
+        assert vec[0] == pytest.approx(info["x_velocity"] + shared, rel=1e-5, abs=1e-5)
+        assert vec[0] == pytest.approx(r, rel=1e-5, abs=1e-5)  # Hopper-v5's own reward
+        assert vec[1] == pytest.approx(10 * info["z_distance_from_origin"] + shared, rel=1e-5, abs=1e-5)
+    for a, vec, _, info in _play_side_by_side("mo-hopper-v5", "Hopper-v5"):
+        survive = info["reward_survive"]
+        expected = [info["x_velocity"], 10 * info["z_distance_from_origin"], -np.sum(np.square(a))]
+        np.testing.assert_allclose(vec, np.array(expected) + survive, rtol=1e-5, atol=1e-5)
+
+
+def test_mo_halfcheetah_vectors_recover_the_original_reward(mujoco_mo):
+    for a, vec, r, info in _play_side_by_side("mo-halfcheetah-v5", "HalfCheetah-v5"):
+        np.testing.assert_allclose(vec, [info["x_velocity"], -np.sum(np.square(a))], rtol=1e-5, atol=1e-6)
+        assert vec[0] + 0.1 * vec[1] == pytest.approx(r, rel=1e-5, abs=1e-5)
+
+
+def test_make_mo_errors(monkeypatch):
+    with pytest.raises(TypeError, match="env_id"):
+        make_mo(3)
+    pytest.importorskip("mo_gymnasium")
+    with pytest.raises(ValueError, match="env_id: got 'mo-nothing-v5'"):
+        make_mo("mo-nothing-v5")
+    with pytest.raises(ValueError, match="reward_space"):
+        make_mo("CartPole-v1")
+    monkeypatch.setitem(sys.modules, "mo_gymnasium", None)
+    with pytest.raises(ImportError, match=r"rlsuite\[mo\]"):
+        make_mo("mo-hopper-v5")

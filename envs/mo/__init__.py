@@ -5,13 +5,19 @@
   its exact front ``env.pareto_front(gamma)``.
 - ``MOInvMgmt-v0``: :class:`MOInvMgmtEnv` and the native :class:`MOInvMgmtVectorEnv`
   (``gym.make_vec``), 3 objectives (profit, fill rate, inventory) over the InvMgmt simulator.
+- MuJoCo tasks through MO-Gymnasium (extra ``mo``): :func:`make_mo` (in :mod:`.mujoco`, which
+  imports mo-gymnasium only when called).
 """
 
 from .deep_sea_treasure import DeepSeaTreasureEnv
 from .inventory import MOInvMgmtEnv, MOInvMgmtVectorEnv
+from .mujoco import MO_MUJOCO_IDS, ExposeRewardSpace, make_mo
 
 __all__ = [
+    "MO_MUJOCO_IDS",
     "DeepSeaTreasureEnv",
+    "ExposeRewardSpace",
     "MOInvMgmtEnv",
     "MOInvMgmtVectorEnv",
+    "make_mo",
 ]

@@ -300,7 +300,9 @@ def _run_ray(
                     for other in pending:
                         ray.cancel(other)
                     cause = getattr(e, "cause", None) or e  # RayTaskError carries the job's exception
-                    where = f"on Ray (max_retries={max_retries} re-runs after a worker death)"
+                    where = "on Ray"
+                    if isinstance(e, ray.exceptions.WorkerCrashedError):
+                        where += f" (its worker died; max_retries={max_retries} re-runs used up)"
                     raise _failure(jobs[i], i, len(jobs), where, cause) from e
                 yield i
 

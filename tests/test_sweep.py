@@ -272,7 +272,11 @@ def test_a_killed_worker_is_retried_and_the_population_completes_unchanged(ray_l
 def test_a_killed_worker_without_retries_fails_naming_the_job(ray_local, tmp_path):
     job = Job("killed_on_first_attempt", {"marker": str(tmp_path / "m"), "n": 8}, seed=3, name="member 7")
     with pytest.raises(
-        JobError, match=r"job 'member 7' \(#1 of 2, fn 'killed_on_first_attempt', seed 3\) failed on Ray"
+        JobError,
+        match=(
+            r"job 'member 7' \(#1 of 2, fn 'killed_on_first_attempt', seed 3\) failed on Ray "
+            r"\(its worker died; max_retries=0 re-runs used up\): WorkerCrashedError"
+        ),
     ):
         run_jobs([Job("noisy_sum", {"n": 4}), job], backend="ray", num_workers=2, max_retries=0)
 

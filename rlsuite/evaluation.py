@@ -166,6 +166,36 @@ def run_episodes(
     return [run_episode(env, policy, s, deterministic=deterministic, record=record) for s in seeds]
 
 
+def vector_returns(
+    env: gym.Env,
+    policy: PolicyLike,
+    seeds: Sequence[int],
+    *,
+    deterministic: bool | None = None,
+    gamma: float = 1.0,
+) -> np.ndarray:
+    """``[len(seeds), k]``: the (``gamma``-discounted; undiscounted by default) sum of a
+    multi-objective env's vector rewards over one episode per seed (MO-Gymnasium's API), played like
+    :func:`run_episode` (same seeds, same policy calls)."""
+    seeds = check_seeds("seeds", seeds)
+    gamma = check_real("gamma", gamma, 0.0, 1.0)
+    if isinstance(env, gym.vector.VectorEnv):
+        raise TypeError("env: got a vector env; vector_returns plays a single env (gym.make, not make_vec)")
+    act = _policy_function(policy, deterministic)
+    out = []
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        total, discount, done = None, 1.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            value = np.asarray(reward, dtype=np.float64).reshape(-1)
+            total = discount * value if total is None else total + discount * value
+            discount *= gamma
+            done = bool(terminated or truncated)
+        out.append(total)
+    return np.stack(out)
+
+
 def mean_ci(values: Any, confidence: float = 0.95, *, nan_policy: str = "propagate") -> tuple[float, float]:
     """Mean of ``values`` and the half-width of its Student-t confidence interval:
     ``t_{(1 + confidence) / 2, n - 1} * sd / sqrt(n)`` with the sample standard deviation

@@ -143,17 +143,31 @@ def make_vec_env(env: gym.Env | VectorEnv | str, n_envs: int) -> VectorEnv:
             return gym.make_vec(env, num_envs=n_envs, vectorization_mode="vector_entry_point")
         if n_envs == 1:
             return SingleEnvVector(gym.make(env))
-        return gym.make_vec(
+        venv = gym.make_vec(
             env,
             num_envs=n_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
         )
+        return with_vector_rewards(venv)
     if isinstance(env, VectorEnv):
         return env
     if isinstance(env, gym.Env):
         return SingleEnvVector(env)
     raise ValueError(f"env: got {type(env).__name__}; expected an id, a gymnasium.Env or a VectorEnv")
+
+
+def with_vector_rewards(venv: VectorEnv) -> VectorEnv:
+    """Gymnasium's ``SyncVectorEnv`` of copies of a multi-objective env (MO-Gymnasium's API), with
+    rewards ``[num_envs, k]``: its reward array is made 2-D (it stores each copy's reward by row)
+    and ``single_reward_space`` set. Other vector envs are returned unchanged."""
+    if not isinstance(venv, gym.vector.SyncVectorEnv):
+        return venv
+    k = reward_dim(venv.envs[0])
+    if k > 1:
+        venv._rewards = np.zeros((venv.num_envs, k), dtype=np.float64)
+        venv.single_reward_space = venv.envs[0].unwrapped.reward_space  # type: ignore[attr-defined]
+    return venv
 
 
 def check_training_env(

@@ -97,9 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "evaluate":
         return _evaluate(parser, args)
     if args.command == "envs":
-        from rlsuite.envs import GRIDWORLD_IDS, INVMGMT_IDS, LOTSIZING_IDS, SOKOBAN_IDS, WEBSHOP_IDS
+        from rlsuite.envs import GRIDWORLD_IDS, INVMGMT_IDS, LOTSIZING_IDS, MO_IDS, SOKOBAN_IDS, WEBSHOP_IDS
 
-        all_ids = {**INVMGMT_IDS, **LOTSIZING_IDS, **SOKOBAN_IDS, **WEBSHOP_IDS, **GRIDWORLD_IDS}
+        all_ids = {**INVMGMT_IDS, **LOTSIZING_IDS, **SOKOBAN_IDS, **WEBSHOP_IDS, **GRIDWORLD_IDS, **MO_IDS}
         for env_id, kwargs in all_ids.items():
             print(f"{env_id:34s} {kwargs}")
         return 0

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rlsuite  # noqa: F401  (registers the ids)
-from rlsuite.envs import GRIDWORLD_IDS, INVMGMT_IDS, LOTSIZING_IDS, SOKOBAN_IDS, WEBSHOP_IDS
+from rlsuite.envs import GRIDWORLD_IDS, INVMGMT_IDS, LOTSIZING_IDS, MO_IDS, SOKOBAN_IDS, WEBSHOP_IDS
 from rlsuite.envs.inventory import NetworkSpec
 from rlsuite.envs.inventory.core import MAX_DENSE_ENTRIES
 from rlsuite.envs.inventory.spec import MAX_LEAD_TIME
@@ -29,8 +29,8 @@ from rlsuite.envs.validation import STEP_AFTER_END, STEP_BEFORE_RESET
 
 torch.set_num_threads(1)
 
-ALL_IDS = [*INVMGMT_IDS, *LOTSIZING_IDS, *SOKOBAN_IDS, *WEBSHOP_IDS, *GRIDWORLD_IDS]
-INDEX_IDS = [*SOKOBAN_IDS, *WEBSHOP_IDS, *GRIDWORLD_IDS]
+ALL_IDS = [*INVMGMT_IDS, *LOTSIZING_IDS, *SOKOBAN_IDS, *WEBSHOP_IDS, *GRIDWORLD_IDS, *MO_IDS]
+INDEX_IDS = [*SOKOBAN_IDS, *WEBSHOP_IDS, *GRIDWORLD_IDS, *(i for i in MO_IDS if i.startswith("DeepSea"))]
 FUZZ = settings(max_examples=25, deadline=None)
 
 _ENVS: dict[str, gym.Env] = {}

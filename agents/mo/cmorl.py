@@ -74,9 +74,13 @@ def train_mo_policy(
     :class:`MOPPO` for a preference (stage 1) or an extension of the policy saved at ``init_path``
     (stage 2), trained, evaluated (mean undiscounted vector return over ``eval_seeds``, greedy) and
     saved to ``save_path``."""
+    # A registered id goes to MOPPO as an id: n_envs copies (the native vector env where there is one).
+    env: Any = make_mo_env(env_id, env_kwargs) if env_kwargs or env_id.startswith("mo-") else env_id
+    if isinstance(env, str):
+        make_mo_env(env_id)  # the same id checks either way
     model = MOPPO(
         "MlpPolicy",
-        make_mo_env(env_id, env_kwargs),
+        env,
         weights=weights,
         extend_objective=extend_objective,
         seed=seed,

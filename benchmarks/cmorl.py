@@ -1,0 +1,269 @@
+"""C-MORL against linear scalarisation at equal environment steps, on multi-objective envs.
+
+For each env and seed: C-MORL (stage 1: one MOPPO per preference of the simplex grid; stage 2: the
+least crowded members extended along every objective) and linear scalarisation (the same preference
+grid, every policy trained longer so that the total env steps match C-MORL's). Each population is
+evaluated greedily (undiscounted vector returns on ``eval_seeds``) and scored by hypervolume (the
+env's reference point below), expected utility (100 evenly spaced weights in 2-D), sparsity and
+cardinality of its Pareto front, and, on Deep Sea Treasure, the number of the 10 true Pareto points
+found. ``--workers 1 2`` also times the C-MORL population on Ray with 1 and 2 workers.
+
+    python benchmarks/cmorl.py                                      # DST maps and MOInvMgmt, seeds 0 1 2
+    python benchmarks/cmorl.py --envs DeepSeaTreasure-Concave-v0 --seeds 0 --workers 1 2
+    python benchmarks/cmorl.py --summary                            # table + fronts plot
+
+Writes ``benchmarks/results/cmorl.csv`` (one row per env, method and seed, with the command),
+``cmorl_fronts.csv`` (every front point) and ``cmorl.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlsuite.files import append_csv, save_figure
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FIELDS = [
+    "env",
+    "method",
+    "seed",
+    "hypervolume",
+    "expected_utility",
+    "sparsity",
+    "cardinality",
+    "true_points",
+    "policies",
+    "env_steps",
+    "workers",
+    "wall_s",
+    "command",
+]
+FRONT_FIELDS = ["env", "method", "seed", "point"]
+#: Per env: reference point, the C-MORL budget (steps per stage-1 policy and per extension,
+#: divisions of the preference grid, members selected, rounds) and MOPPO's settings.
+ENVS: dict[str, dict[str, Any]] = {
+    "DeepSeaTreasure-v0": dict(
+        ref=[0.0, -25.0],
+        stage1=4096,
+        extension=2048,
+        divisions=4,
+        n_select=2,
+        rounds=2,
+        ppo={"n_steps": 256, "batch_size": 64, "learning_rate": 1e-3, "gamma": 0.99},
+        eval_seeds=[0],
+    ),
+    "DeepSeaTreasure-Concave-v0": dict(
+        ref=[0.0, -25.0],
+        stage1=4096,
+        extension=2048,
+        divisions=4,
+        n_select=2,
+        rounds=2,
+        ppo={"n_steps": 256, "batch_size": 64, "learning_rate": 1e-3, "gamma": 0.99},
+        eval_seeds=[0],
+    ),
+    "MOInvMgmt-v0": dict(
+        ref=[-50.0, 0.0, -100.0],
+        stage1=20_480,
+        extension=10_240,
+        divisions=2,
+        n_select=3,
+        rounds=1,
+        ppo={"n_steps": 1024, "batch_size": 128, "learning_rate": 3e-4, "gamma": 0.99, "n_envs": 4},
+        eval_seeds=[0, 1, 2],
+    ),
+}
+
+
+def dst_true_points(env_id: str, returns: np.ndarray) -> int:
+    from rlsuite.pareto import deep_sea_treasure_front
+
+    front = deep_sea_treasure_front("concave" if "Concave" in env_id else "convex")
+    return int(sum(any(np.allclose(p, q, atol=1e-4) for q in returns) for p in front))
+
+
+def score(env_id: str, returns: np.ndarray) -> dict[str, Any]:
+    from rlsuite.pareto import cardinality, expected_utility, hypervolume, pareto_front, sparsity
+
+    front = pareto_front(returns)
+    return dict(
+        hypervolume=hypervolume(front, ENVS[env_id]["ref"]),
+        expected_utility=expected_utility(front),
+        sparsity=sparsity(front),
+        cardinality=cardinality(front),
+        true_points=dst_true_points(env_id, front) if env_id.startswith("DeepSea") else "",
+    )
+
+
+def run(env_id: str, seed: int, workers: list[int], command: str) -> None:
+    from rlsuite.agents.mo import CMORL
+
+    cfg = ENVS[env_id]
+    rows, fronts = [], []
+
+    def record(
+        method: str, returns: np.ndarray, policies: int, steps: int, n_workers: int, wall: float
+    ) -> None:
+        res = score(env_id, returns)
+        rows.append(
+            dict(
+                env=env_id,
+                method=method,
+                seed=seed,
+                **res,
+                policies=policies,
+                env_steps=steps,
+                workers=n_workers,
+                wall_s=round(wall, 1),
+                command=command,
+            )
+        )
+        fronts.extend(
+            dict(env=env_id, method=method, seed=seed, point=" ".join(f"{x:.4g}" for x in p)) for p in returns
+        )
+        print(
+            f"{env_id:<27} {method:<8} seed {seed}  HV {res['hypervolume']:10.4g}  "
+            f"EU {res['expected_utility']:8.4g}  "
+            f"front {res['cardinality']:2d}  true {res['true_points']!s:>2}  steps {steps:>8}  "
+            f"workers {n_workers}  {wall:6.1f} s",
+            flush=True,
+        )
+
+    common = dict(
+        weight_divisions=cfg["divisions"],
+        ppo_kwargs=cfg["ppo"],
+        eval_seeds=cfg["eval_seeds"],
+        seed=1000 * seed,
+    )
+    for n_workers in workers:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            cmorl = CMORL(
+                env_id,
+                stage1_timesteps=cfg["stage1"],
+                extension_timesteps=cfg["extension"],
+                n_select=cfg["n_select"],
+                extension_rounds=cfg["rounds"],
+                save_dir=tmp,
+                num_workers=n_workers,
+                backend="ray" if n_workers else "local",
+                **common,
+            )
+            cmorl_set = cmorl.learn()
+            wall = time.perf_counter() - t
+            every = np.array([h["returns"] for h in cmorl.history])
+            record("cmorl", every, len(every), cmorl.total_timesteps, n_workers, wall)
+    budget = cmorl.total_timesteps
+    n_pref = len(cmorl.weights)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        linear = CMORL(
+            env_id,
+            stage1_timesteps=budget // n_pref,
+            extension_timesteps=0,
+            extension_rounds=0,
+            save_dir=tmp,
+            num_workers=0,
+            backend="local",
+            **common,
+        )
+        linear.learn()
+        every = np.array([h["returns"] for h in linear.history])
+        record("linear", every, len(every), linear.total_timesteps, 0, time.perf_counter() - t)
+    del cmorl_set
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    append_csv(RESULTS / "cmorl.csv", rows, FIELDS)
+    append_csv(RESULTS / "cmorl_fronts.csv", fronts, FRONT_FIELDS)
+
+
+def summary() -> None:
+    with (RESULTS / "cmorl.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    print("| env | method | HV per seed | HV mean ± sd | EU mean | front size | true points | env steps |")
+    print("|---|---|---|---|---|---|---|---|")
+    for env in dict.fromkeys(r["env"] for r in rows):
+        for method in ("cmorl", "linear"):
+            rs = [r for r in rows if r["env"] == env and r["method"] == method and r["workers"] in ("0", "1")]
+            rs = [r for r in rs if method == "linear" or r["workers"] == min(x["workers"] for x in rs)]
+            if not rs:
+                continue
+            hv = np.array([float(r["hypervolume"]) for r in rs])
+            sd = hv.std(ddof=1) if len(hv) > 1 else float("nan")
+            true = ", ".join(r["true_points"] for r in rs) if rs[0]["true_points"] else ""
+            print(
+                f"| {env} | {method} | {', '.join(f'{x:.4g}' for x in hv)} | {hv.mean():.4g} ± {sd:.2g} | "
+                f"{np.mean([float(r['expected_utility']) for r in rs]):.4g} | "
+                f"{np.mean([int(r['cardinality']) for r in rs]):.1f} | {true} | {rs[0]['env_steps']} |"
+            )
+    walls = [r for r in rows if r["method"] == "cmorl"]
+    for env in dict.fromkeys(r["env"] for r in walls):
+        by = {r["workers"]: float(r["wall_s"]) for r in walls if r["env"] == env}
+        if len(by) > 1:
+            print(f"{env}: C-MORL wall time by Ray workers {by}")
+    plot()
+
+
+def plot() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with (RESULTS / "cmorl_fronts.csv").open() as f:
+        points = [r for r in csv.DictReader(f) if r["seed"] == "0"]
+    envs = [e for e in dict.fromkeys(r["env"] for r in points) if len(points) and e in ENVS]
+    fig, axes = plt.subplots(1, max(1, len(envs)), figsize=(4.5 * max(1, len(envs)), 3.8), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=False):
+        for method, marker in (("cmorl", "o"), ("linear", "x")):
+            pts = np.array(
+                [
+                    [float(x) for x in r["point"].split()]
+                    for r in points
+                    if r["env"] == env and r["method"] == method
+                ]
+            )
+            if len(pts):
+                ax.scatter(pts[:, 0], pts[:, 1], marker=marker, label=method, alpha=0.7)
+        ax.set_title(f"{env} (seed 0)")
+        ax.set_xlabel("objective 0")
+        ax.set_ylabel("objective 1")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, RESULTS / "cmorl.png", dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[0], help="C-MORL runs: 0 = in process, n = n Ray workers"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
+    parser.add_argument("--summary", action="store_true", help="only print the table and redraw the plot")
+    args = parser.parse_args(argv)
+    global RESULTS
+    RESULTS = args.out or RESULTS
+    if args.summary:
+        summary()
+        return
+    torch.set_num_threads(1)
+    import rlsuite  # noqa: F401
+
+    command = "python benchmarks/cmorl.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    for env_id in args.envs:
+        for seed in args.seeds:
+            run(env_id, seed, args.workers, command)
+
+
+if __name__ == "__main__":
+    main()

@@ -42,6 +42,7 @@ from rlsuite.agents.alignment import (
     rpo_loss,
     rpo_values,
 )
+from rlsuite.agents.common.logged import COLUMNS
 from rlsuite.baselines import EpsilonPolicy, RandomTextPolicy, SokobanExpert, WebShopExpert
 from rlsuite.baselines.text_experts import NoPlanError
 from rlsuite.evaluation import run_episode
@@ -93,18 +94,7 @@ def assert_same_data(a, b):
     for k in a.observations:
         assert a.observations[k].dtype == b.observations[k].dtype, k
         np.testing.assert_array_equal(a.observations[k], b.observations[k], err_msg=k)
-    for name in (
-        "actions",
-        "rewards",
-        "lengths",
-        "instances",
-        "success",
-        "terminated",
-        "sources",
-        "ref_instances",
-        "ref_returns",
-        "ref_success",
-    ):
+    for name in COLUMNS:
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and x.shape == y.shape, name
         np.testing.assert_array_equal(x, y, err_msg=name)

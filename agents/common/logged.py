@@ -52,6 +52,19 @@ from .spaces import space_from_json, space_to_json
 LOGGED_FORMAT_VERSION = 1
 #: Largest file :meth:`LoggedTrajectories.load` reads (uncompressed bytes of all arrays).
 MAX_LOGGED_BYTES = 4 * 1024**3
+#: The array columns of a file besides the observations (``obs/<key>``) and ``meta``.
+COLUMNS = (
+    "actions",
+    "rewards",
+    "lengths",
+    "instances",
+    "success",
+    "terminated",
+    "sources",
+    "ref_instances",
+    "ref_returns",
+    "ref_success",
+)
 SCORES = ("return", "success")
 """What a trajectory's reward ``r(x, y)`` is: the episode's return or its success (0/1)."""
 
@@ -249,18 +262,7 @@ class LoggedTrajectories:
                     )
                 )
             arrays[f"obs/{key}"] = small
-        for name in (
-            "actions",
-            "rewards",
-            "lengths",
-            "instances",
-            "success",
-            "terminated",
-            "sources",
-            "ref_instances",
-            "ref_returns",
-            "ref_success",
-        ):
+        for name in COLUMNS:
             arrays[name] = getattr(self, name)
         meta = {
             "format_version": LOGGED_FORMAT_VERSION,
@@ -306,19 +308,7 @@ class LoggedTrajectories:
             act_space = space_from_json(meta["action_space"], "action_space")
             if not isinstance(obs_space, spaces.Dict) or not isinstance(act_space, spaces.Discrete):
                 raise ValueError(f"{path}: spaces {obs_space}, {act_space}; expected Dict and Discrete")
-            expected = {f"obs/{k}" for k in obs_space.spaces} | {
-                "actions",
-                "rewards",
-                "lengths",
-                "instances",
-                "success",
-                "terminated",
-                "sources",
-                "ref_instances",
-                "ref_returns",
-                "ref_success",
-                "meta",
-            }
+            expected = {f"obs/{k}" for k in obs_space.spaces} | {*COLUMNS, "meta"}
             if set(data.files) != expected:
                 raise ValueError(f"{path}: arrays {sorted(data.files)}; expected {sorted(expected)}")
             columns = {

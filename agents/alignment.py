@@ -212,7 +212,7 @@ class AlignmentAlgorithm(OfflineAlgorithm):
     :meth:`compute_loss` on the items :meth:`sample_batch` draws (trajectories, or DPO's pairs)."""
 
     config_class: ClassVar[type[OfflineConfig]] = AlignmentConfig
-    dataset_class: ClassVar[type] = LoggedTrajectories
+    dataset_class: ClassVar[type[Any]] = LoggedTrajectories
     config: AlignmentConfig
     dataset: LoggedTrajectories
     #: Chunk of step rows per forward when scoring the whole dataset with the reference.
@@ -276,8 +276,9 @@ class AlignmentAlgorithm(OfflineAlgorithm):
         rows, owner = data.step_rows(episodes)
         obs = self.obs_to_tensor({k: v[rows] for k, v in data.observations.items()})
         obs, masks = split_masks(obs)
-        actions = module.action_head.from_env(torch.as_tensor(data.actions[rows], device=self.device))
-        out = module.evaluate_actions(obs, actions, masks)
+        policy: Any = module  # a text policy: action_head and evaluate_actions
+        actions = policy.action_head.from_env(torch.as_tensor(data.actions[rows], device=self.device))
+        out = policy.evaluate_actions(obs, actions, masks)
         owner_t = torch.as_tensor(owner, device=self.device)
         logp = torch.zeros(len(episodes), device=self.device, dtype=out.log_prob.dtype)
         logp = logp.index_add(0, owner_t, out.log_prob)
@@ -291,6 +292,7 @@ class AlignmentAlgorithm(OfflineAlgorithm):
         if self.ref_log_probs is None:
             self.on_learn_start()  # the reference's log-probs, as learn computes them
         logp, values = self.trajectory_log_probs(self.policy, episodes)
+        assert self.ref_log_probs is not None
         ref = torch.as_tensor(self.ref_log_probs[episodes], device=self.device, dtype=logp.dtype)
         return logp - ref, values
 

@@ -192,6 +192,7 @@ def vector_returns(
             total = discount * value if total is None else total + discount * value
             discount *= gamma
             done = bool(terminated or truncated)
+        assert total is not None  # an episode has at least one step
         out.append(total)
     return np.stack(out)
 

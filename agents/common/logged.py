@@ -109,8 +109,9 @@ class LoggedTrajectories:
         obs = {}
         for key, sub in self.observation_space.spaces.items():
             arr = np.asarray(self.observations[key])
-            if arr.shape != (steps, *sub.shape):
-                raise ValueError(f"observations[{key!r}]: shape {arr.shape}; expected {(steps, *sub.shape)}")
+            shape = (steps, *(sub.shape or ()))
+            if arr.shape != shape:
+                raise ValueError(f"observations[{key!r}]: shape {arr.shape}; expected {shape}")
             _check_in_space(f"observations[{key!r}]", arr, sub)
             obs[key] = arr.astype(sub.dtype, copy=False)
         per_step = {"actions": np.int64, "rewards": np.float64}

@@ -87,7 +87,7 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
     config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
     #: The dataset type it trains from (anything with ``observation_space`` and ``action_space``;
     #: :meth:`sample_batch` draws its minibatches).
-    dataset_class: ClassVar[type] = TransitionDataset
+    dataset_class: ClassVar[type[Any]] = TransitionDataset
 
     config: OfflineConfig
     gamma = config_view("gamma", "Discount factor (config).")

@@ -283,7 +283,7 @@ class CMORL:
     def _run(self, specs: list[dict[str, Any]], progress_bar: bool) -> list[dict[str, Any]]:
         from rlsuite.sweep import Job, run_jobs
 
-        jobs = []
+        jobs: list[Job] = []
         for spec in specs:
             i = len(self.history) + len(jobs)
             kwargs = {
@@ -302,7 +302,8 @@ class CMORL:
 
     def learn(self, progress_bar: bool = False) -> MOPolicySet:
         """Run both stages; returns the archive as a :class:`MOPolicySet` (also ``self.archive``)."""
-        self.archive = archive = ParetoArchive(self.n_objectives)
+        self.archive: ParetoArchive[int] = ParetoArchive(self.n_objectives)
+        archive = self.archive
         stage1 = [
             {"weights": w.tolist(), "total_timesteps": self.stage1_timesteps, "ppo_kwargs": self.ppo_kwargs}
             for w in self.weights

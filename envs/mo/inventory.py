@@ -193,7 +193,7 @@ class MOInvMgmtVectorEnv(InvMgmtVectorEnv):
             return obs, self._out(vec), terminated, truncated, infos
         # The end-of-period state is in the observation (in final_obs when SAME_STEP reset at once).
         final_obs = torch.as_tensor(infos.get("final_obs", obs), device=device)
-        f64 = {"dtype": torch.float64, "device": device}
+        f64: dict[str, Any] = {"dtype": torch.float64, "device": device}
         raw = objectives(
             torch.as_tensor(reward, **f64),
             torch.as_tensor(infos["sold"], **f64),

@@ -213,27 +213,29 @@ def summary() -> None:
 
 
 def plot() -> None:
+    """Per env, each method's Pareto front pooled over seeds (first two objectives), and on Deep Sea
+    Treasure the true front."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from rlsuite.pareto import deep_sea_treasure_front, pareto_front
+
     with (RESULTS / "cmorl_fronts.csv").open() as f:
-        points = [r for r in csv.DictReader(f) if r["seed"] == "0"]
-    envs = [e for e in dict.fromkeys(r["env"] for r in points) if len(points) and e in ENVS]
+        points = list(csv.DictReader(f))
+    envs = [e for e in dict.fromkeys(r["env"] for r in points) if e in ENVS]
     fig, axes = plt.subplots(1, max(1, len(envs)), figsize=(4.5 * max(1, len(envs)), 3.8), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=False):
+        if env.startswith("DeepSea"):
+            true = deep_sea_treasure_front("concave" if "Concave" in env else "convex")
+            ax.plot(true[:, 0], true[:, 1], "k:", lw=1, label="true front")
         for method, marker in (("cmorl", "o"), ("linear", "x")):
-            pts = np.array(
-                [
-                    [float(x) for x in r["point"].split()]
-                    for r in points
-                    if r["env"] == env and r["method"] == method
-                ]
-            )
-            if len(pts):
-                ax.scatter(pts[:, 0], pts[:, 1], marker=marker, label=method, alpha=0.7)
-        ax.set_title(f"{env} (seed 0)")
+            rows = [r for r in points if r["env"] == env and r["method"] == method]
+            if rows:
+                pts = pareto_front(np.array([[float(x) for x in r["point"].split()] for r in rows]))
+                ax.scatter(pts[:, 0], pts[:, 1], marker=marker, label=f"{method} (all seeds)", alpha=0.8)
+        ax.set_title(env)
         ax.set_xlabel("objective 0")
         ax.set_ylabel("objective 1")
         ax.legend(fontsize=8)

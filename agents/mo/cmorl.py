@@ -96,9 +96,11 @@ def train_mo_policy(
 
 
 def _register() -> None:
-    from rlsuite.sweep import register_job
+    from rlsuite.sweep import ALGORITHMS, register_algorithm, register_job
 
     register_job("cmorl_policy", train_mo_policy)
+    if "MOPPO" not in ALGORITHMS:  # seed sweeps of one preference: train_agent(algo="MOPPO", ...)
+        register_algorithm("MOPPO", MOPPO)
 
 
 _register()

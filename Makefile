@@ -18,7 +18,7 @@ $(VENV)/.demo-deps: pyproject.toml constraints.txt | $(BIN)/python
 	@touch $@
 
 $(VENV)/.test-deps: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e ".[dev,marl,progress,mujoco,graph,llm,mo,ray]"
+	$(PIP) -e ".[dev,marl,progress,mujoco,graph,llm,mo,ray,offline]"
 	@touch $@ $(VENV)/.demo-deps
 
 demo: $(VENV)/.demo-deps

@@ -25,17 +25,20 @@ from .gbpo import GBPO
 from .grpo import GRPO, RLOO
 from .hdpo import HDPO
 from .inventory_policies import BaseStockParamPolicy, GNNPolicy, InventoryMlpPolicy, InventoryPolicyNet
+from .offline import AWAC, IQL
 from .oprl import OPRL
 from .pdppo import PDPPO
 from .ppo import PPO
 
 __all__ = [
+    "AWAC",
     "BPO",
     "DPO",
     "DRO",
     "GBPO",
     "GRPO",
     "HDPO",
+    "IQL",
     "OPRL",
     "PDPPO",
     "PPO",

@@ -66,6 +66,8 @@ def numeric_tensor(name: str, value: Any) -> Tensor:
         raise ValueError(f"{name}: not a rectangular array ({e})") from e
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: got values of dtype {arr.dtype}; must be numbers (or booleans)")
+    if not arr.flags.writeable:
+        arr = arr.copy()  # a read-only array (a dataset's): torch would share it and warn
     return torch.as_tensor(arr)
 
 

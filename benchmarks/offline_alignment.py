@@ -325,7 +325,7 @@ def plot(table: dict[str, dict[str, tuple[float, float, float]]]) -> None:
         mean = np.array([by_method[m][0] for m in names])
         err = np.array(
             [[mean[i] - by_method[m][1], by_method[m][2] - mean[i]] for i, m in enumerate(names)]
-        ).T
+        ).T.clip(0.0, None)  # rounding: a 0% or 100% mean sits on its interval's end
         ax.bar(range(len(names)), mean, yerr=err, capsize=3, color="tab:blue")
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
         ax.set_title(env)

@@ -9,6 +9,7 @@ from .awac import AWAC, AWACConfig, awac_weights
 from .base import OfflineActorCritic, OfflineActorCriticConfig, return_range_scale, td_target
 from .iql import IQL, IQLConfig, advantage_weights, expectile_loss
 from .networks import AWACPolicy, IQLPolicy, OfflineActorCriticPolicy
+from .reward_model import PreferenceRewardModel, bradley_terry_loss, relabel_rewards, train_reward_model
 
 __all__ = [
     "AWAC",
@@ -20,9 +21,13 @@ __all__ = [
     "OfflineActorCritic",
     "OfflineActorCriticConfig",
     "OfflineActorCriticPolicy",
+    "PreferenceRewardModel",
     "advantage_weights",
     "awac_weights",
+    "bradley_terry_loss",
     "expectile_loss",
+    "relabel_rewards",
     "return_range_scale",
     "td_target",
+    "train_reward_model",
 ]

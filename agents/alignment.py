@@ -216,7 +216,7 @@ class AlignmentAlgorithm(OfflineAlgorithm):
     config: AlignmentConfig
     dataset: LoggedTrajectories
     #: Chunk of step rows per forward when scoring the whole dataset with the reference.
-    reference_chunk_steps: ClassVar[int] = 4096
+    reference_chunk_steps: ClassVar[int] = 1024
 
     def __init__(
         self,

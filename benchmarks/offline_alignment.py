@@ -141,11 +141,7 @@ def action_log_probs(policy: Any, obs: dict[str, torch.Tensor], n: int) -> torch
     from rlsuite.agents.common.observations import split_masks
 
     obs, masks = split_masks(obs)
-    cols = []
-    for a in range(n):
-        act = torch.full((len(masks), 1), a, dtype=torch.long)
-        cols.append(policy.evaluate_actions(obs, act, masks).log_prob)
-    out = torch.stack(cols, 1)
+    out = torch.log_softmax(policy.distribution(obs, masks).logits, -1)  # one forward for every action
     return out.masked_fill(~masks, -torch.inf)
 
 
@@ -164,8 +160,8 @@ def score(env_id: str, model: Any, reference: Any) -> dict[str, float]:
     batch = obs_to_tensor({key: np.stack([o[key] for o in obs]) for key in obs[0]}, "cpu")
     n = int(env.action_space.n)  # type: ignore[attr-defined]
     kls = []
-    for start in range(0, len(obs), 2048):
-        part = {key: v[start : start + 2048] for key, v in batch.items()}
+    for start in range(0, len(obs), 512):
+        part = {key: v[start : start + 512] for key, v in batch.items()}
         p, q = action_log_probs(model.policy, part, n), action_log_probs(reference, part, n)
         term = torch.where(torch.isfinite(p), p.exp() * (p - q), torch.zeros_like(p))
         kls.append(term.sum(1))

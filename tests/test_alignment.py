@@ -913,3 +913,24 @@ def test_learners_train_the_language_model_policy(cls, with_refs):
     assert any(not torch.equal(before[k], v) for k, v in model.policy.state_dict().items())
     obs, _ = sokoban().reset(seed=0)
     assert obs["action_mask"][int(model.predict(obs, deterministic=True)[0])]
+
+
+@pytest.mark.parametrize("policy_name", ["TextPolicy", "CausalLMPolicy"])
+def test_distribution_gives_every_actions_log_prob_as_evaluate_actions_does(policy_name):
+    """``policy.distribution`` (one forward for all actions: the KL of the benchmark) against
+    ``evaluate_actions`` called once per action."""
+    from rlsuite.agents.common.observations import obs_to_tensor, split_masks
+
+    env = gym.make("Sokoban-v0")
+    kwargs = {"lm_config": {"model_type": "gpt2", "n_layer": 1, "n_embd": 32, "n_head": 2}}
+    model = PPO(
+        policy_name, "Sokoban-v0", seed=0, policy_kwargs=kwargs if policy_name != "TextPolicy" else {}
+    )
+    data = collect_logged_trajectories(env, {"random": RandomTextPolicy(seed=0)}, [0, 1], 1)
+    obs, masks = split_masks(obs_to_tensor({k: v[:20] for k, v in data.observations.items()}, "cpu"))
+    with torch.no_grad():
+        all_lp = torch.log_softmax(model.policy.distribution(obs, masks).logits, -1)
+        for a in range(4):
+            one = model.policy.evaluate_actions(obs, torch.full((20, 1), a), masks).log_prob
+            ok = masks[:, a]
+            torch.testing.assert_close(all_lp[ok, a], one[ok], atol=1e-5, rtol=1e-5)

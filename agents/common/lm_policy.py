@@ -558,6 +558,10 @@ class CausalLMPolicy(nn.Module):
         scores, latent = self.score_actions(obs, masks)
         return MultiCategorical(scores, self.action_head.nvec, masks), latent
 
+    def distribution(self, obs: dict[str, Tensor], action_masks: Tensor | None = None) -> MultiCategorical:
+        """The action distribution over the admissible actions (``.logits``: masked scores)."""
+        return self._dist(obs, action_masks)[0]
+
     def _value(self, latent: Tensor, head: nn.Module) -> Tensor:
         return head(latent if self.value_trunk_grad else latent.detach()).squeeze(-1)
 

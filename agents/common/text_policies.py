@@ -184,6 +184,10 @@ class TextChoicePolicy(nn.Module):
     def _dist(self, obs: dict[str, Tensor], masks: Tensor | None) -> MultiCategorical:
         return MultiCategorical(self.logits(obs, self.encode(obs)), self.action_head.nvec, masks)
 
+    def distribution(self, obs: dict[str, Tensor], action_masks: Tensor | None = None) -> MultiCategorical:
+        """The action distribution over the admissible actions (``.logits``: masked logits)."""
+        return self._dist(obs, action_masks)
+
     def _value_latent(self, obs: dict[str, Tensor]) -> Tensor:
         return self.vf_encoder(obs["tokens"])
 

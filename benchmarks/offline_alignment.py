@@ -301,10 +301,11 @@ def summary() -> None:
             lo, hi = proportion_ci(k, n)
             sd = s.std(ddof=1) if len(s) > 1 else float("nan")
             length, kl, rho = (np.mean([float(r[key]) for r in rs]) for key in FIELDS[8:11])
+            rho_text = f"{rho:+.2f}" if np.isfinite(rho) else "-"  # SFT and BC have no implicit reward
             table.setdefault(env, {})[method] = (100 * s.mean(), 100 * lo, 100 * hi)
             print(
                 f"| {env} | {method} | {', '.join(f'{100 * x:.1f}' for x in s)} | {100 * s.mean():.1f} ± "
-                f"{100 * sd:.1f} | [{100 * lo:.1f}, {100 * hi:.1f}] | {length:.1f} | {kl:.3f} | {rho:+.2f} |"
+                f"{100 * sd:.1f} | [{100 * lo:.1f}, {100 * hi:.1f}] | {length:.1f} | {kl:.3f} | {rho_text} |"
             )
     plot(table)
 

@@ -26,6 +26,7 @@ identical results, whatever the order in which jobs run or the number of workers
 
 from __future__ import annotations
 
+import collections
 import inspect
 import math
 import os
@@ -306,8 +307,10 @@ def _run_ray(
                     raise _failure(jobs[i], i, len(jobs), where, cause) from e
                 yield i
 
-        for _ in progress(completions(), total=len(jobs), desc="jobs", enable=progress_bar):
-            pass
+        # Drain the completions: each finished job advances the progress bar.
+        collections.deque(
+            progress(completions(), total=len(jobs), desc="jobs", enable=progress_bar), maxlen=0
+        )
         return results
     finally:
         if started:

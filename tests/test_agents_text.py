@@ -143,3 +143,35 @@ def test_text_policy_initial_gains():
     torch.manual_seed(0)
     plain = TextChoicePolicy(env.observation_space, env.action_space, encoder="position", ortho_init=False)
     assert torch.count_nonzero(plain.value_net[0].bias) > 0  # PyTorch's default init
+
+
+def test_match_features_against_a_hand_computed_case():
+    """Precision, soft precision and recall of two actions against one goal, worked by hand."""
+    vocab = 6
+    space = spaces.Dict(
+        {
+            "tokens": spaces.Box(0, vocab - 1, (4,), np.int64),
+            "action_tokens": spaces.Box(0, vocab - 1, (2, 4), np.int64),
+            "action_mask": spaces.MultiBinary(2),
+        }
+    )
+    policy = TextChoicePolicy(space, spaces.Discrete(2), embed_dim=2)
+    # Words 1..5 on the unit circle at 0, 90, 180, 45 and 270 degrees (word 0 is padding).
+    angles = torch.tensor([0.0, 0.0, 90.0, 180.0, 45.0, 270.0]).deg2rad()
+    with torch.no_grad():
+        policy.pi_encoder.embed.weight.copy_(torch.stack([angles.cos(), angles.sin()], -1) * 3.0)
+        policy.pi_encoder.embed.weight[0] = 0.0
+    goal = torch.tensor([[1, 2, 2, 0]])  # distinct words {1, 2}
+    actions = torch.tensor([[[1, 1, 3, 0], [4, 5, 0, 0]]])
+    feats = policy.match_features(goal, actions)[0]
+    c45 = float(np.cos(np.pi / 4))
+    # Action 0: words 1, 1, 3; found 1, 1 -> 2/3; closest similarities 1, 1, cos(90) = 0 -> 2/3;
+    # distinct goal words it holds: {1} of {1, 2} -> 1/2.
+    # Action 1: words 4, 5; none found; closest: 4 -> cos 45, 5 -> max(cos 270, cos 180) = 0 ->
+    # (c45 + 0) / 2; recall 0.
+    expected = torch.tensor([[2 / 3, 2 / 3, 0.5], [0.0, (c45 + 0.0) / 2, 0.0]])
+    torch.testing.assert_close(feats, expected, atol=1e-6, rtol=0)
+    # The gradient reaches the embedding table through the chosen (closest) pairs only.
+    feats[1, 1].backward()
+    grad = policy.pi_encoder.embed.weight.grad
+    assert grad[4].abs().sum() > 0 and grad[3].abs().sum() == 0

@@ -33,9 +33,10 @@ ENCODERS = ("bow", "position", "gru")
 
 def _mean_embed(embed: nn.Embedding, ids: Tensor) -> Tensor:
     """Mean of the embeddings of the non-padding ids over the last dimension."""
-    e = embed(ids)
-    mask = (ids != 0).unsqueeze(-1).to(e.dtype)
-    return (e * mask).sum(-2) / mask.sum(-2).clamp_min(1.0)
+    # embedding_bag sums without materialising [..., L, D]; padding is left out of the count too.
+    flat = ids.reshape(-1, ids.shape[-1])
+    bag = nn.functional.embedding_bag(flat, embed.weight, mode="mean", padding_idx=0)
+    return bag.view(*ids.shape[:-1], -1)
 
 
 def _token_box(space: spaces.Dict, key: str) -> spaces.Box:
@@ -169,16 +170,24 @@ class TextChoicePolicy(nn.Module):
         present.scatter_(1, obs_ids, 1.0)
         present[:, 0] = 0.0
         exact = (torch.gather(present, 1, act_ids.flatten(1)).view_as(a_valid) * a_valid).sum(-1) / n_words
-        emb = self.pi_encoder.embed
-        ea = nn.functional.normalize(emb(act_ids), dim=-1)  # [B, n, La, D]
-        eo = nn.functional.normalize(emb(obs_ids), dim=-1)  # [B, Lo, D]
-        sim = torch.einsum("bnld,bod->bnlo", ea, eo)
-        sim = sim.masked_fill((obs_ids == 0)[:, None, None, :], -1.0).amax(-1)  # [B, n, La]
+        # Cosine similarities between words are one ``V x V`` table; each action word keeps its closest
+        # observation word, found without a graph, and the gradient flows only through that entry.
+        unit = nn.functional.normalize(self.pi_encoder.embed.weight, dim=-1)
+        vocab = unit.shape[0]
+        with torch.no_grad():
+            sim = torch.bmm(unit[act_ids].flatten(1, 2), unit[obs_ids].transpose(1, 2))  # [B, n * La, Lo]
+            best = sim.masked_fill_((obs_ids == 0)[:, None, :], -2.0).argmax(-1)  # [B, n * La]
+            pair = act_ids.flatten(1) * vocab + torch.gather(obs_ids, 1, best)
+        sim = (unit @ unit.T).flatten()[pair].view_as(a_valid)
+        sim = torch.where((obs_ids != 0).any(-1)[:, None, None], sim, torch.full_like(sim, -1.0))
         soft = (sim * a_valid).sum(-1) / n_words
-        in_action = torch.zeros_like(present).unsqueeze(1).expand(-1, act_ids.shape[1], -1).clone()
-        in_action.scatter_(2, act_ids, 1.0)
-        in_action[..., 0] = 0.0
-        recall = (in_action * present.unsqueeze(1)).sum(-1) / present.sum(-1, keepdim=True).clamp_min(1.0)
+        # Recall counts each distinct action word once: sort the words, keep the first of each run.
+        words = act_ids.sort(-1).values
+        first = torch.ones_like(words, dtype=torch.bool)
+        first[..., 1:] = words[..., 1:] != words[..., :-1]
+        distinct = (first & (words != 0)).to(torch.float32)
+        found = (torch.gather(present, 1, words.flatten(1)).view_as(distinct) * distinct).sum(-1)
+        recall = found / present.sum(-1, keepdim=True).clamp_min(1.0)
         return torch.stack([exact, soft, recall], -1)
 
     def _dist(self, obs: dict[str, Tensor], masks: Tensor | None) -> MultiCategorical:

@@ -80,6 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--csv", help="write the per-policy summary to this CSV file")
     ev.add_argument("--plot", help="write a bar plot to this PNG file")
     sub.add_parser("envs", help="list the registered environment ids")
+    ds = sub.add_parser("datasets", help="make or list offline datasets (Minari format, made locally)")
+    ds_sub = ds.add_subparsers(dest="datasets_command")
+    build = ds_sub.add_parser(
+        "build", help="MuJoCo datasets at D4RL's five qualities from rlsuite's PPO (trains once, cached)"
+    )
+    build.add_argument("env_id", nargs="+", help="Hopper-v5, HalfCheetah-v5 and/or Walker2d-v5")
+    build.add_argument("--quality", nargs="+", help="random, medium, medium-replay, medium-expert, expert")
+    build.add_argument("--timesteps", type=positive_int, default=1_000_000, help="PPO training steps")
+    build.add_argument(
+        "--transitions", type=positive_int, default=200_000, help="rows per dataset (whole episodes)"
+    )
+    build.add_argument("--root", help="Minari root folder (default: MINARI_DATASETS_PATH or ~/.minari)")
+    build.add_argument("--seed", type=non_negative_int, default=0, help="training and collection seed")
+    build.add_argument("--force", action="store_true", help="rewrite datasets that exist")
+    build.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    lst = ds_sub.add_parser("list", help="the local Minari datasets")
+    lst.add_argument("--root", help="Minari root folder (default: MINARI_DATASETS_PATH or ~/.minari)")
     return parser
 
 
@@ -96,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(parser, args)
     if args.command == "evaluate":
         return _evaluate(parser, args)
+    if args.command == "datasets":
+        return _datasets(parser, args)
     if args.command == "envs":
         from rlsuite.envs import GRIDWORLD_IDS, INVMGMT_IDS, LOTSIZING_IDS, MO_IDS, SOKOBAN_IDS, WEBSHOP_IDS
 
@@ -104,6 +123,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{env_id:34s} {kwargs}")
         return 0
     parser.print_help()
+    return 0
+
+
+def _datasets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    try:
+        from rlsuite.envs.datasets import minari_root
+        from rlsuite.envs.datasets.mujoco import MUJOCO_DATASET_ENVS, QUALITIES, build_mujoco_datasets
+    except ImportError as e:
+        parser.error(f"datasets: {e}")
+    if args.datasets_command == "build":
+        for env_id in args.env_id:
+            if env_id not in MUJOCO_DATASET_ENVS:
+                parser.error(f"env_id: got {env_id!r}; allowed: {list(MUJOCO_DATASET_ENVS)}")
+        for q in args.quality or ():
+            if q not in QUALITIES:
+                parser.error(f"--quality: got {q!r}; allowed: {list(QUALITIES)}")
+        for env_id in args.env_id:
+            ids = build_mujoco_datasets(
+                env_id,
+                root=args.root,
+                timesteps=args.timesteps,
+                transitions=args.transitions,
+                qualities=args.quality or QUALITIES,
+                seed=args.seed,
+                progress_bar=not args.no_progress,
+                force=args.force,
+            )
+            for q, dataset_id in ids.items():
+                print(f"{env_id:16s} {q:14s} {dataset_id}")
+        return 0
+    if args.datasets_command == "list":
+        import minari
+
+        with minari_root(args.root):
+            for dataset_id, meta in sorted(minari.list_local_datasets().items()):
+                steps, episodes = meta.get("total_steps", "?"), meta.get("total_episodes", "?")
+                print(f"{dataset_id:40s} {steps:>9} steps  {episodes:>6} episodes")
+        return 0
+    parser.parse_args(["datasets", "--help"])
     return 0
 
 

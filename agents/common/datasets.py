@@ -158,6 +158,21 @@ class TransitionDataset:
         }
         return cls(**stacked, observation_space=observation_space, action_space=action_space)
 
+    @classmethod
+    def concatenate(cls, datasets: Sequence[TransitionDataset]) -> TransitionDataset:
+        """The episodes of ``datasets`` one after another (D4RL's medium-expert is medium + expert);
+        every dataset must have the first one's spaces and row shapes."""
+        if not datasets:
+            raise ValueError("datasets: empty; concatenate needs at least one dataset")
+        first = datasets[0]
+        for i, d in enumerate(datasets):
+            if not isinstance(d, TransitionDataset):
+                raise TypeError(f"datasets[{i}]: got {type(d).__name__}; must be a TransitionDataset")
+            if (d.observation_space, d.action_space) != (first.observation_space, first.action_space):
+                raise ValueError(f"datasets[{i}]: its spaces differ from datasets[0]'s")
+        cols = {name: np.concatenate([getattr(d, name) for d in datasets]) for name in ARRAY_FIELDS}
+        return cls(**cols, observation_space=first.observation_space, action_space=first.action_space)
+
     def __len__(self) -> int:
         return int(self.observations.shape[0])
 

@@ -254,7 +254,7 @@ def build_mujoco_datasets(
     """Make the Minari datasets of ``qualities`` for ``env_id`` (``transitions`` rows each, in whole
     episodes; medium-replay is as long as the training run up to the medium checkpoint) under
     ``root`` (Minari's default root when None) and return ``{quality: dataset id}``. Training is
-    cached in ``work_dir`` (default ``<root or ~/.minari>/rlsuite-training/<env>``); a dataset that
+    cached in ``work_dir`` (default ``<root>/.rlsuite-training/<env>``, Minari's root when None); a dataset that
     already exists is kept unless ``force``."""
     import minari
 
@@ -267,7 +267,8 @@ def build_mujoco_datasets(
     with minari_root(root):
         base = Path(root) if root is not None else Path(minari.storage.get_dataset_path())
         existing = set(minari.list_local_datasets())
-    work = Path(work_dir) if work_dir is not None else base / "rlsuite-training" / env_id
+    # A hidden folder: Minari's listing skips it.
+    work = Path(work_dir) if work_dir is not None else base / ".rlsuite-training" / env_id
     ids = {q: dataset_id(env_id, q) for q in qualities}
     todo = [q for q in qualities if force or ids[q] not in existing]
     if not todo:

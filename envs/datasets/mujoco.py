@@ -254,8 +254,8 @@ def build_mujoco_datasets(
     """Make the Minari datasets of ``qualities`` for ``env_id`` (``transitions`` rows each, in whole
     episodes; medium-replay is as long as the training run up to the medium checkpoint) under
     ``root`` (Minari's default root when None) and return ``{quality: dataset id}``. Training is
-    cached in ``work_dir`` (default ``<root>/.rlsuite-training/<env>``, Minari's root when None); a dataset that
-    already exists is kept unless ``force``."""
+    cached in ``work_dir`` (default ``<root>/.rlsuite-training/<env>``); a dataset that already
+    exists is kept unless ``force``."""
     import minari
 
     from rlsuite.agents import PPO

@@ -25,7 +25,7 @@ from .gbpo import GBPO
 from .grpo import GRPO, RLOO
 from .hdpo import HDPO
 from .inventory_policies import BaseStockParamPolicy, GNNPolicy, InventoryMlpPolicy, InventoryPolicyNet
-from .offline import AWAC, IQL
+from .offline import AWAC, IQL, OPPO, FamO2O
 from .oprl import OPRL
 from .pdppo import PDPPO
 from .ppo import PPO
@@ -39,6 +39,7 @@ __all__ = [
     "GRPO",
     "HDPO",
     "IQL",
+    "OPPO",
     "OPRL",
     "PDPPO",
     "PPO",
@@ -52,6 +53,7 @@ __all__ = [
     "CheckpointCallback",
     "EpisodeRecorder",
     "EvalCallback",
+    "FamO2O",
     "GNNPolicy",
     "InventoryMlpPolicy",
     "InventoryPolicyNet",

@@ -16,6 +16,7 @@ from gymnasium import spaces
 
 from rlsuite.agents import OPPO as OPPOFromAgents
 from rlsuite.agents.common.datasets import TransitionDataset
+from rlsuite.agents.common.logger import Logger
 from rlsuite.agents.offline import OPPO, OPPOConfig, oppo_triplet_loss
 from rlsuite.envs.datasets import SegmentPreferences, label_segments
 from rlsuite.evaluation import run_episodes
@@ -220,6 +221,26 @@ def test_save_load_round_trip_is_exact(kind, data, prefs, tmp_path):
     loaded.learn(3)  # the optimizer state came back too: training continues
     with pytest.raises(ValueError, match="no dataset"):
         bare.learn(1)
+
+
+def test_logger_progress_bar_and_rates(data, prefs, tmp_path):
+    """Logged losses; the policy's rate warms up linearly, the encoder's does not, z*'s is its own."""
+    model = OPPO("MlpPolicy", data, prefs, seed=0, warmup_steps=10, batch_size=8, policy_kwargs=SMALL)
+    model.set_logger(Logger(tmp_path, ("csv",)))
+    model.learn(20, log_interval=10, progress_bar=True)
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    for key in (
+        "train/him_loss",
+        "train/pref_loss",
+        "train/z_star_loss",
+        "train/norm_loss",
+        "train/pref_accuracy",
+    ):
+        assert key in header
+    model.num_timesteps = 4  # the 5th step of the warm-up
+    model._set_group_rates(model.optimizer)
+    policy, encoder, z_star = (g["lr"] for g in model.optimizer.param_groups)
+    assert (policy, encoder, z_star) == pytest.approx((1e-4 * 5 / 10, 1e-4, 1e-3))
 
 
 @pytest.mark.parametrize(

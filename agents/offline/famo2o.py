@@ -215,7 +215,9 @@ class FamO2OPolicy(IQLPolicy):
             [self.features(obs), beta_embedding(beta, self.beta_embedding_dim, self.beta_embedding_base)], 1
         )
         head = self.action_head
-        weight, bias, log_std = head.net.weight, head.net.bias, getattr(head, "log_std", None)
+        weight: Tensor = head.net.weight
+        bias: Tensor = head.net.bias
+        log_std: Tensor | None = getattr(head, "log_std", None)
         if frozen:
             params = {name: p.detach() for name, p in self.pi_net.named_parameters()}
             latent = torch.func.functional_call(self.pi_net, params, (x,))

@@ -20,9 +20,10 @@ source, so every :class:`~..common.offline.OfflineAlgorithm` fine-tunes the same
 
 :class:`~.famo2o.FamO2O` exposes it as ``model.finetune(total_timesteps)``. A truncated transition
 bootstraps, a terminated one does not (the losses' :func:`~.base.td_target`). Each call starts
-with ``env.reset`` (seeded from the model's seed on the first call); ``num_timesteps`` keeps
-counting from the offline phase unless ``reset_num_timesteps=True``, so the learning-rate
-schedules see the online phase as the rest of the run.
+with ``env.reset``: seeded from the model's seed when it makes a new buffer, unseeded (the env's
+own random stream goes on) when it continues one. ``num_timesteps`` keeps counting from the
+offline phase unless ``reset_num_timesteps=True``, so the learning-rate schedules see the online
+phase as the rest of the run.
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ def finetune_online(
             f"env: spaces {env.observation_space}, {env.action_space} differ from the model's "
             f"{model.observation_space}, {model.action_space}"
         )
+    first_call = replay_buffer is None
     if replay_buffer is None:
         if not isinstance(model.dataset, TransitionDataset):
             raise ValueError("model: has no dataset to start the replay buffer with (set_dataset first)")
@@ -204,7 +206,8 @@ def finetune_online(
     returns: deque[float] = deque(maxlen=STATS_WINDOW)
     lengths: deque[int] = deque(maxlen=STATS_WINDOW)
     stats: dict[str, list[float]] = {}
-    obs, _ = env.reset(seed=check_seed("seed", model.config.seed))
+    # A new buffer: seed the env from the model; a continued phase continues the env's own stream.
+    obs, _ = env.reset(seed=check_seed("seed", model.config.seed) if first_call else None)
     ep_return, ep_length = 0.0, 0
     dataset = model.dataset
     model.dataset = replay_buffer  # the seam's sample_batch draws from model.dataset

@@ -71,7 +71,7 @@ from ..common.registry import Registry
 from ..common.schedules import Schedule
 from .base import NO_CLIP, OfflineActorCritic, OfflineActorCriticConfig, td_target
 from .iql import advantage_weights, expectile_loss
-from .networks import IQLPolicy
+from .networks import OfflineActorCriticPolicy
 from .online import DEFAULT_BUFFER_SIZE, ReplayBuffer, finetune_online
 
 #: Largest sinusoidal embedding of beta (a bound on a number read from model files).
@@ -97,9 +97,9 @@ def tanh_log_det(x: Tensor) -> Tensor:
     return 2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))
 
 
-class FamO2OPolicy(IQLPolicy):
-    """IQL's networks (twin Q, targets, V) with a universal actor ``pi_u(a | s, beta)`` in place of
-    IQL's, a balance model ``pi_b(beta | s)`` and the balance model's entropy temperature
+class FamO2OPolicy(OfflineActorCriticPolicy):
+    """IQL's networks (twin Q, their targets, V) with a universal actor ``pi_u(a | s, beta)`` in
+    place of IQL's, a balance model ``pi_b(beta | s)`` and the balance model's entropy temperature
     ``log_alpha`` (module docstring).
 
     Args (beyond :class:`~.networks.OfflineActorCriticPolicy`'s):
@@ -111,6 +111,8 @@ class FamO2OPolicy(IQLPolicy):
     The balance model has the actor's hidden sizes (``net_arch['pi']``). ``beta_min`` and
     ``beta_max`` are the algorithm's (:meth:`set_beta_range`; FamO2O sets them from its config).
     """
+
+    with_value: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -128,7 +130,7 @@ class FamO2OPolicy(IQLPolicy):
         balance_log_std_min: float = -10.0,
         balance_log_std_max: float = 2.0,
     ) -> None:
-        super().__init__(
+        super().__init__(  # IQL's networks; the actor is replaced below
             observation_space,
             action_space,
             net_arch,

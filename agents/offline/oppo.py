@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -81,13 +81,27 @@ from ..common.offline import OfflineAlgorithm, OfflineConfig
 from ..common.registry import Registry
 from ..common.schedules import Schedule
 
-if TYPE_CHECKING:  # pragma: no cover
-    from rlsuite.envs.datasets.preferences import SegmentPreferences
-
 #: Bounds on sizes read from model files.
 MAX_SEGMENT_LENGTH = 10_000
 MAX_WIDTH = 4096
 MAX_LAYERS = 64
+
+
+class LabelledSegments(Protocol):
+    """What OPPO reads of its preferences: a :class:`rlsuite.envs.datasets.SegmentPreferences` (the
+    scripted teacher's :func:`~rlsuite.envs.datasets.label_segments`) or anything shaped alike."""
+
+    @property
+    def starts(self) -> np.ndarray:
+        """``[P, 2]`` the first dataset row of each pair's two segments."""
+
+    @property
+    def length(self) -> int:
+        """Steps per segment."""
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``[P]`` 1 (first preferred), 0 (second preferred) or 0.5 (tie)."""
 
 
 def oppo_triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0) -> Tensor:
@@ -371,7 +385,7 @@ class OPPO(OfflineAlgorithm):
         self,
         policy: str | type[nn.Module],
         dataset: TransitionDataset | None,
-        preferences: SegmentPreferences | None = None,
+        preferences: LabelledSegments | None = None,
         learning_rate: float | Schedule = 1e-4,
         batch_size: int = 64,
         z_learning_rate: float = 1e-3,
@@ -390,7 +404,7 @@ class OPPO(OfflineAlgorithm):
         check_finite: bool = True,
         _init_setup_model: bool = True,
     ) -> None:
-        self.preferences: SegmentPreferences | None = None
+        self.preferences: LabelledSegments | None = None
         self._pair_starts = np.zeros((0, 2), np.int64)
         self._pair_labels = np.zeros(0, np.float32)
         super().__init__(policy, dataset, config_from_arguments(OPPOConfig, locals()), False)
@@ -407,7 +421,7 @@ class OPPO(OfflineAlgorithm):
         if self.preferences is not None:
             self.set_preferences(self.preferences)  # the pairs must fit the new dataset
 
-    def set_preferences(self, preferences: SegmentPreferences) -> None:
+    def set_preferences(self, preferences: LabelledSegments) -> None:
         """Train on these labelled pairs of the dataset's segments (each inside one episode, at
         least one pair not a tie)."""
         starts = getattr(preferences, "starts", None)

@@ -370,7 +370,8 @@ class OPPO(OfflineAlgorithm):
     >>> action, _ = model.predict(obs, deterministic=True)                         # pi(a | s, z*)
 
     ``preferences`` is a :class:`rlsuite.envs.datasets.SegmentPreferences` of ``dataset`` (its
-    ``starts [P, 2]`` rows, ``length`` K and ``labels [P]``). The dataset's rewards are never read.
+    ``starts [P, 2]`` rows, ``length`` K and ``labels [P]``). The dataset's rewards are never read
+    (nor is ``gamma``, kept for the offline seam's shared config).
     Neither is saved: ``OPPO.load(path, dataset=..., preferences=...)`` to train on.
     """
 

@@ -316,6 +316,16 @@ def test_continuous_learner_beats_behaviour_cloning(algo, target_data, bc_return
 
 
 # ---------------------------------------------------------------------------------------- surface
+@pytest.mark.parametrize("algo", [IQL, AWAC])
+def test_progress_bar_counts_gradient_steps(algo, bandit_data, capsys):
+    """``learn(n, progress_bar=True)`` runs and its bar ends at ``n`` gradient steps."""
+    pytest.importorskip("tqdm")
+    model = algo("MlpPolicy", bandit_data, seed=0, batch_size=16, policy_kwargs=SMALL)
+    model.learn(30, progress_bar=True)
+    assert model.num_timesteps == 30
+    assert "30/30" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("algo", "config"), [(IQL, IQLConfig), (AWAC, AWACConfig)])
 def test_constructor_parameters_equal_config_fields(algo, config):
     params = inspect.signature(algo.__init__).parameters

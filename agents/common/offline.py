@@ -88,6 +88,8 @@ class OfflineAlgorithm(ParametersMixin, PredictMixin, ABC):
     #: The dataset type it trains from (anything with ``observation_space`` and ``action_space``;
     #: :meth:`sample_batch` draws its minibatches).
     dataset_class: ClassVar[type[Any]] = TransitionDataset
+    #: Steps per callback call, the progress bar's unit: one gradient step (an env step online).
+    n_envs: ClassVar[int] = 1
 
     config: OfflineConfig
     gamma = config_view("gamma", "Discount factor (config).")

@@ -298,8 +298,6 @@ class FamO2O(OfflineActorCritic):
     policy_aliases: ClassVar[Any] = Registry(
         "policy", {"MlpPolicy": FamO2OPolicy, "FamO2OPolicy": FamO2OPolicy}
     )
-    #: One step per callback call (the progress bar's unit): a gradient step offline, an env step online.
-    n_envs: ClassVar[int] = 1
 
     def __init__(
         self,

@@ -379,8 +379,6 @@ class OPPO(OfflineAlgorithm):
     config: OPPOConfig
     policy: OPPOPolicy
     policy_aliases: ClassVar[Any] = Registry("policy", {"MlpPolicy": OPPOPolicy, "OPPOPolicy": OPPOPolicy})
-    #: One gradient step per callback call (the progress bar's unit).
-    n_envs: ClassVar[int] = 1
 
     def __init__(
         self,

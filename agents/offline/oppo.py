@@ -261,7 +261,7 @@ class OPPOPolicy(nn.Module):
     @torch.no_grad()
     def set_observation_statistics(self, observations: np.ndarray) -> None:
         """Standardise observations by the mean and std of ``observations [n, *obs_shape]``."""
-        flat = torch.as_tensor(np.asarray(observations, dtype=np.float64).reshape(len(observations), -1))
+        flat = torch.as_tensor(np.array(observations, dtype=np.float64).reshape(len(observations), -1))
         self.obs_mean.copy_(flat.mean(0).float())
         self.obs_std.copy_((flat.std(0, correction=0) + 1e-6).float())
 

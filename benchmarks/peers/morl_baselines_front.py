@@ -272,9 +272,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--env: got {args.env!r}; not a registered MO-Gymnasium or rlsuite id")
 
     probe = make_env(args.env)
-    action_space = probe.action_space
-    n_objectives = probe.unwrapped.reward_space.shape[0]  # type: ignore[attr-defined]  # MO-Gymnasium API
+    action_space, reward_space = probe.action_space, getattr(probe.unwrapped, "reward_space", None)
     probe.close()
+    if reward_space is None:
+        cannot_run(args.algo, args.env, "not a multi-objective env (no reward_space)")
+    n_objectives = reward_space.shape[0]
     if len(args.ref) != n_objectives:
         parser.error(f"--ref: got {len(args.ref)} values; {args.env} has {n_objectives} objectives")
     if not isinstance(action_space, gym.spaces.Box):

@@ -1,17 +1,22 @@
-"""C-MORL against linear scalarisation at equal environment steps, on multi-objective envs.
+"""C-MORL against linear scalarisation and the morl-baselines peer at equal environment steps, on
+multi-objective envs.
 
 For each env and seed: C-MORL (stage 1: one MOPPO per preference of the simplex grid; stage 2: the
-least crowded members extended along every objective) and linear scalarisation (the same preference
-grid, every policy trained longer so that the total env steps match C-MORL's). Each population is
-evaluated greedily (undiscounted vector returns on ``eval_seeds``) and scored by hypervolume (the
-env's reference point below), expected utility (100 evenly spaced weights in 2-D), sparsity and
-cardinality of its Pareto front, and, on Deep Sea Treasure, the number of the 10 true Pareto points
-found. ``--workers 1 2`` also times the C-MORL population on Ray with 1 and 2 workers.
+least crowded members extended along every objective), linear scalarisation (the same preference
+grid, every policy trained longer so that the total env steps match C-MORL's) and, with
+``--methods pgmorl`` (or ``capql``, ``gpi_ls``), morl-baselines 1.3.0 in its own virtual environment
+(``benchmarks/peer_venv.py``, built on first use; ``benchmarks/peers/morl_baselines_front.py``) at
+the env steps of C-MORL's row for the same env and seed. Each population is evaluated greedily
+(undiscounted vector returns on ``eval_seeds``, the same code on both sides) and scored by
+hypervolume (the env's reference point below), expected utility (100 evenly spaced weights in 2-D),
+sparsity and cardinality of its Pareto front, and, on Deep Sea Treasure, the number of the 10 true
+Pareto points found. ``--workers 1 2`` also times the C-MORL population on Ray with 1 and 2 workers.
 
     python benchmarks/cmorl.py                                      # every env below, seeds 0 1 2
     python benchmarks/cmorl.py --envs mo-hopper-2obj-v5 mo-halfcheetah-v5 mo-hopper-v5 --seeds 0 1 2
+    python benchmarks/cmorl.py --envs mo-hopper-2obj-v5 MOInvMgmt-v0 --methods pgmorl   # the peer
     python benchmarks/cmorl.py --envs DeepSeaTreasure-Concave-v0 --seeds 0 --workers 1 2
-    python benchmarks/cmorl.py --summary                            # table + fronts plot
+    python benchmarks/cmorl.py --summary                            # table, HV ratios, fronts plot
 
 Writes ``benchmarks/results/cmorl.csv`` (one row per env, method and seed, with the command),
 ``cmorl_fronts.csv`` (every front point) and ``cmorl.png``.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import tempfile
 import time
@@ -33,6 +39,9 @@ import torch
 from rlsuite.files import append_csv, save_figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PEER_SCRIPT = Path(__file__).resolve().parent / "peers" / "morl_baselines_front.py"
+#: morl-baselines algorithms run as peers (``--methods``), each in the peer's own venv.
+PEER_ALGOS = ("pgmorl", "capql", "gpi_ls")
 FIELDS = [
     "env",
     "method",
@@ -131,85 +140,143 @@ def score(env_id: str, returns: np.ndarray) -> dict[str, Any]:
     )
 
 
-def run(env_id: str, seed: int, workers: list[int], command: str) -> None:
+def record(
+    env_id: str,
+    method: str,
+    seed: int,
+    returns: np.ndarray,
+    policies: int,
+    steps: int,
+    n_workers: int,
+    wall: float,
+    command: str,
+) -> None:
+    """Score one population and append its row (``cmorl.csv``) and points (``cmorl_fronts.csv``)."""
+    res = score(env_id, returns)
+    row = dict(
+        env=env_id,
+        method=method,
+        seed=seed,
+        **res,
+        policies=policies,
+        env_steps=steps,
+        workers=n_workers,
+        wall_s=round(wall, 1),
+        command=command,
+    )
+    fronts = [
+        dict(env=env_id, method=method, seed=seed, point=" ".join(f"{x:.4g}" for x in p)) for p in returns
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    append_csv(RESULTS / "cmorl.csv", [row], FIELDS)
+    append_csv(RESULTS / "cmorl_fronts.csv", fronts, FRONT_FIELDS)
+    print(
+        f"{env_id:<27} {method:<8} seed {seed}  HV {res['hypervolume']:10.4g}  "
+        f"EU {res['expected_utility']:8.4g}  "
+        f"front {res['cardinality']:2d}  true {res['true_points']!s:>2}  steps {steps:>8}  "
+        f"workers {n_workers}  {wall:6.1f} s",
+        flush=True,
+    )
+
+
+def run(env_id: str, seed: int, workers: list[int], methods: list[str], command: str) -> None:
+    """C-MORL (with each count of Ray ``workers``), then linear scalarisation at C-MORL's env steps."""
     from rlsuite.agents.mo import CMORL
 
     cfg = ENVS[env_id]
-    rows, fronts = [], []
-
-    def record(
-        method: str, returns: np.ndarray, policies: int, steps: int, n_workers: int, wall: float
-    ) -> None:
-        res = score(env_id, returns)
-        rows.append(
-            dict(
-                env=env_id,
-                method=method,
-                seed=seed,
-                **res,
-                policies=policies,
-                env_steps=steps,
-                workers=n_workers,
-                wall_s=round(wall, 1),
-                command=command,
-            )
-        )
-        fronts.extend(
-            dict(env=env_id, method=method, seed=seed, point=" ".join(f"{x:.4g}" for x in p)) for p in returns
-        )
-        print(
-            f"{env_id:<27} {method:<8} seed {seed}  HV {res['hypervolume']:10.4g}  "
-            f"EU {res['expected_utility']:8.4g}  "
-            f"front {res['cardinality']:2d}  true {res['true_points']!s:>2}  steps {steps:>8}  "
-            f"workers {n_workers}  {wall:6.1f} s",
-            flush=True,
-        )
-
     common = dict(
         weight_divisions=cfg["divisions"],
         ppo_kwargs=cfg["ppo"],
         eval_seeds=cfg["eval_seeds"],
         seed=1000 * seed,
     )
-    for n_workers in workers:
+    budget = None
+    if "cmorl" in methods:
+        for n_workers in workers:
+            with tempfile.TemporaryDirectory() as tmp:
+                t = time.perf_counter()
+                cmorl = CMORL(
+                    env_id,
+                    stage1_timesteps=cfg["stage1"],
+                    extension_timesteps=cfg["extension"],
+                    n_select=cfg["n_select"],
+                    extension_rounds=cfg["rounds"],
+                    save_dir=tmp,
+                    num_workers=n_workers,
+                    backend="ray" if n_workers else "local",
+                    **common,
+                )
+                cmorl.learn()
+                wall = time.perf_counter() - t
+                every = np.array([h["returns"] for h in cmorl.history])
+                record(
+                    env_id, "cmorl", seed, every, len(every), cmorl.total_timesteps, n_workers, wall, command
+                )
+                budget = cmorl.total_timesteps
+    budget = budget or cmorl_budget(env_id, seed)
+    if "linear" in methods:
+        from rlsuite.pareto import simplex_weights
+
+        n_pref = len(simplex_weights(len(cfg["ref"]), cfg["divisions"]))
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            cmorl = CMORL(
+            linear = CMORL(
                 env_id,
-                stage1_timesteps=cfg["stage1"],
-                extension_timesteps=cfg["extension"],
-                n_select=cfg["n_select"],
-                extension_rounds=cfg["rounds"],
+                stage1_timesteps=budget // n_pref,
+                extension_timesteps=0,
+                extension_rounds=0,
                 save_dir=tmp,
-                num_workers=n_workers,
-                backend="ray" if n_workers else "local",
+                num_workers=0,
+                backend="local",
                 **common,
             )
-            cmorl_set = cmorl.learn()
+            linear.learn()
+            every = np.array([h["returns"] for h in linear.history])
             wall = time.perf_counter() - t
-            every = np.array([h["returns"] for h in cmorl.history])
-            record("cmorl", every, len(every), cmorl.total_timesteps, n_workers, wall)
-    budget = cmorl.total_timesteps
-    n_pref = len(cmorl.weights)
+            record(env_id, "linear", seed, every, len(every), linear.total_timesteps, 0, wall, command)
+    for algo in (m for m in methods if m in PEER_ALGOS):
+        run_peer(env_id, seed, algo, budget, command)
+
+
+def cmorl_budget(env_id: str, seed: int) -> int:
+    """The env steps of this env and seed's C-MORL row in ``cmorl.csv`` (the peers' budget); without
+    one, the nominal budget: every stage-1 policy and ``n_select`` extensions per objective."""
+    path = RESULTS / "cmorl.csv"
+    if path.exists():
+        with path.open() as f:
+            for r in csv.DictReader(f):
+                if r["env"] == env_id and r["method"] == "cmorl" and int(r["seed"]) == seed:
+                    return int(r["env_steps"])
+    from rlsuite.pareto import simplex_weights
+
+    cfg = ENVS[env_id]
+    k = len(cfg["ref"])
+    n_pref = len(simplex_weights(k, cfg["divisions"]))
+    return int(cfg["stage1"] * n_pref + cfg["extension"] * cfg["n_select"] * k * cfg["rounds"])
+
+
+def run_peer(env_id: str, seed: int, algo: str, budget: int, command: str) -> None:
+    """A morl-baselines algorithm in its own venv (``benchmarks/peer_venv.py``) at ``budget`` env
+    steps, its final population evaluated as C-MORL's (same eval seeds, undiscounted)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peer_venv import PEERS, ensure_venv, run_in_venv
+
+    cfg = ENVS[env_id]
+    ensure_venv("morl-baselines", PEERS["morl-baselines"])
     with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "front.json"
         t = time.perf_counter()
-        linear = CMORL(
-            env_id,
-            stage1_timesteps=budget // n_pref,
-            extension_timesteps=0,
-            extension_rounds=0,
-            save_dir=tmp,
-            num_workers=0,
-            backend="local",
-            **common,
-        )
-        linear.learn()
-        every = np.array([h["returns"] for h in linear.history])
-        record("linear", every, len(every), linear.total_timesteps, 0, time.perf_counter() - t)
-    del cmorl_set
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    append_csv(RESULTS / "cmorl.csv", rows, FIELDS)
-    append_csv(RESULTS / "cmorl_fronts.csv", fronts, FRONT_FIELDS)
+        run_in_venv(
+            "morl-baselines",
+            PEER_SCRIPT,
+            ["--algo", algo, "--env", env_id, "--steps", budget, "--seed", 1000 * seed,
+             "--eval-seeds", *cfg["eval_seeds"], "--ref", *cfg["ref"], "--out", out],
+        )  # fmt: skip
+        peer = json.loads(out.read_text())
+    points = np.asarray(peer["points"], dtype=np.float64).reshape(-1, len(cfg["ref"]))
+    record(
+        env_id, algo, seed, points, len(points), int(peer["env_steps"]), 0, time.perf_counter() - t, command
+    )
 
 
 def summary() -> None:
@@ -218,7 +285,7 @@ def summary() -> None:
     print("| env | method | HV per seed | HV mean ± sd | EU mean | front size | true points | env steps |")
     print("|---|---|---|---|---|---|---|---|")
     for env in dict.fromkeys(r["env"] for r in rows):
-        for method in ("cmorl", "linear"):
+        for method in ("cmorl", "linear", *PEER_ALGOS):
             rs = [r for r in rows if r["env"] == env and r["method"] == method and r["workers"] in ("0", "1")]
             rs = [r for r in rs if method == "linear" or r["workers"] == min(x["workers"] for x in rs)]
             if not rs:
@@ -231,6 +298,19 @@ def summary() -> None:
                 f"{np.mean([float(r['expected_utility']) for r in rs]):.4g} | "
                 f"{np.mean([int(r['cardinality']) for r in rs]):.1f} | {true} | {rs[0]['env_steps']} |"
             )
+    print("\nC-MORL's mean HV over the others' (same env, seeds present in both):")
+    for env in dict.fromkeys(r["env"] for r in rows):
+        hv = {
+            m: {int(r["seed"]): float(r["hypervolume"]) for r in rows if r["env"] == env and r["method"] == m}
+            for m in ("cmorl", "linear", *PEER_ALGOS)
+        }
+        ratios = []
+        for other in ("linear", *PEER_ALGOS):
+            common = sorted(set(hv["cmorl"]) & set(hv[other]))
+            if common and np.mean([hv[other][k] for k in common]) > 0:
+                ratio = np.mean([hv["cmorl"][k] for k in common]) / np.mean([hv[other][k] for k in common])
+                ratios.append(f"/{other} {ratio:.2f} ({len(common)} seeds)")
+        print(f"{env}: " + ", ".join(ratios))
     walls = [r for r in rows if r["method"] == "cmorl"]
     for env in dict.fromkeys(r["env"] for r in walls):
         by = {r["workers"]: float(r["wall_s"]) for r in walls if r["env"] == env}
@@ -257,7 +337,13 @@ def plot() -> None:
         if env.startswith("DeepSea"):
             true = deep_sea_treasure_front("concave" if "Concave" in env else "convex")
             ax.plot(true[:, 0], true[:, 1], "k:", lw=1, label="true front")
-        for method, marker in (("cmorl", "o"), ("linear", "x")):
+        for method, marker in (
+            ("cmorl", "o"),
+            ("linear", "x"),
+            ("pgmorl", "^"),
+            ("capql", "s"),
+            ("gpi_ls", "d"),
+        ):
             rows = [r for r in points if r["env"] == env and r["method"] == method]
             if rows:
                 pts = pareto_front(np.array([[float(x) for x in r["point"].split()] for r in rows]))
@@ -277,6 +363,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[0], help="C-MORL runs: 0 = in process, n = n Ray workers"
     )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["cmorl", "linear"],
+        choices=["cmorl", "linear", *PEER_ALGOS],
+        help="what to run; a peer alone uses the env steps of C-MORL's row for the same env and seed",
+    )
     parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     parser.add_argument("--summary", action="store_true", help="only print the table and redraw the plot")
     args = parser.parse_args(argv)
@@ -291,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/cmorl.py " + " ".join(argv if argv is not None else sys.argv[1:])
     for env_id in args.envs:
         for seed in args.seeds:
-            run(env_id, seed, args.workers, command)
+            run(env_id, seed, args.workers, args.methods, command)
 
 
 if __name__ == "__main__":

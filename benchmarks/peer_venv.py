@@ -41,7 +41,19 @@ PEERS: dict[str, list[str]] = {
         "gymnasium==1.4.0",
         "mujoco==4.0.0",
     ],
+    # d3rlpy 2.8.1 pins gymnasium 1.0.0 (ours is newer; [mujoco] brings imageio, which its MuJoCo
+    # envs import). Its MuJoCo v5 envs take mujoco 4.0.0 (no version check beyond >= 2.3.3; the same
+    # XML assets and step code as gymnasium 1.4.0's), so both sides step the same dynamics. Built
+    # with install_rlsuite=False (WITHOUT_RLSUITE): the runner reads a saved .npz.
+    "d3rlpy": [
+        "d3rlpy==2.8.1",
+        "gymnasium[mujoco]==1.0.0",
+        "mujoco==4.0.0",
+    ],
 }
+#: Peers whose runner never imports rlsuite: their venv is built with ``install_rlsuite=False``, by
+#: the benchmark and by this file's command line alike (the same stamp, so neither rebuilds the other's).
+WITHOUT_RLSUITE = frozenset({"d3rlpy"})
 STAMP_NAME = "peer-stamp.json"
 LOG_NAME = "install.log"
 #: Lines of pip's (or the peer script's) output quoted in an error.
@@ -209,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build (or check) a peer library's virtual environment.")
     parser.add_argument("name", choices=sorted(PEERS), help="the peer, one of PEERS")
     args = parser.parse_args(argv)
-    folder = ensure_venv(args.name, PEERS[args.name])
+    folder = ensure_venv(args.name, PEERS[args.name], install_rlsuite=args.name not in WITHOUT_RLSUITE)
     print(f"{args.name}: {venv_python(args.name)} (stamp {folder / STAMP_NAME})")
 
 

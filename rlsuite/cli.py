@@ -83,9 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="make or list offline datasets (Minari format, made locally)")
     ds_sub = ds.add_subparsers(dest="datasets_command")
     build = ds_sub.add_parser(
-        "build", help="MuJoCo datasets at D4RL's five qualities from rlsuite's PPO (trains once, cached)"
+        "build",
+        help="MuJoCo datasets at D4RL's five qualities from rlsuite's PPO (trains once, cached), or an "
+        "InvMgmt dataset of noisy base-stock orders",
     )
-    build.add_argument("env_id", nargs="+", help="Hopper-v5, HalfCheetah-v5 and/or Walker2d-v5")
+    build.add_argument(
+        "env_id",
+        nargs="+",
+        help="Hopper-v5, HalfCheetah-v5, Walker2d-v5 and/or an InvMgmt id (e.g. InvMgmt-v0)",
+    )
     build.add_argument("--quality", nargs="+", help="random, medium, medium-replay, medium-expert, expert")
     build.add_argument("--timesteps", type=positive_int, default=1_000_000, help="PPO training steps")
     build.add_argument(
@@ -127,19 +133,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _datasets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import rlsuite
+
     try:
-        from rlsuite.envs.datasets import minari_root
+        from rlsuite.envs.datasets import build_inventory_dataset, minari_root
         from rlsuite.envs.datasets.mujoco import MUJOCO_DATASET_ENVS, QUALITIES, build_mujoco_datasets
     except ImportError as e:
         parser.error(f"datasets: {e}")
     if args.datasets_command == "build":
+        allowed = [*MUJOCO_DATASET_ENVS, *rlsuite.envs.INVMGMT_IDS]
         for env_id in args.env_id:
-            if env_id not in MUJOCO_DATASET_ENVS:
-                parser.error(f"env_id: got {env_id!r}; allowed: {list(MUJOCO_DATASET_ENVS)}")
+            if env_id not in allowed:
+                parser.error(f"env_id: got {env_id!r}; allowed: {allowed}")
         for q in args.quality or ():
             if q not in QUALITIES:
                 parser.error(f"--quality: got {q!r}; allowed: {list(QUALITIES)}")
         for env_id in args.env_id:
+            if env_id in rlsuite.envs.INVMGMT_IDS:
+                made = build_inventory_dataset(env_id, root=args.root, seed=args.seed, force=args.force)
+                print(f"{env_id:16s} {'noisy':14s} {made}")
+                continue
             ids = build_mujoco_datasets(
                 env_id,
                 root=args.root,

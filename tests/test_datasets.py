@@ -132,3 +132,33 @@ def test_noise_free_level_is_the_base_stock_policy(inventory):
         for r in range(noisy.start, noisy.stop)
     ]
     assert np.mean(diffs) > 0.5
+
+
+def test_inventory_dataset_in_minari_with_reference_returns(tmp_path):
+    """``build_inventory_dataset`` writes the noisy base-stock episodes once, with reference returns
+    that score random orders 0 and the noiseless base stock 1 (Minari's normalised score)."""
+    import minari
+
+    from rlsuite.baselines import BaseStockPolicy
+    from rlsuite.envs.datasets import build_inventory_dataset, from_minari, minari_root
+
+    kwargs = dict(root=tmp_path, sigmas=(0.0, 1.0), episodes_per_level=3, reference_episodes=4, seed=2)
+    ds_id = build_inventory_dataset("InvMgmt-v0", **kwargs)
+    assert ds_id == "rlsuite/invmgmt/noisy-v0"
+    data = from_minari(ds_id, root=tmp_path)
+    expected = noisy_inventory_dataset("InvMgmt-v0", sigmas=(0.0, 1.0), episodes_per_level=3, seed=2)
+    np.testing.assert_array_equal(data.actions, expected.actions)
+    np.testing.assert_array_equal(data.rewards, expected.rewards)
+    env = gym.make("InvMgmt-v0")
+    seeds = [10**6 + 2 + i for i in range(4)]
+    base = np.mean([e.total_reward for e in run_episodes(env, BaseStockPolicy.newsvendor(env), seeds)])
+    with minari_root(tmp_path):
+        handle = minari.load_dataset(ds_id)
+        assert float(minari.get_normalized_score(handle, np.array([base]))[0]) == pytest.approx(1.0)
+        meta = handle.storage.metadata
+        assert meta["ref_max_score"] == pytest.approx(base)
+        # Random orders lose money on this network: far below the base stock's profit.
+        assert meta["ref_min_score"] < 0 < meta["ref_max_score"]
+    stamp = (tmp_path / ds_id).stat().st_mtime_ns
+    assert build_inventory_dataset("InvMgmt-v0", **kwargs) == ds_id  # found, not rebuilt
+    assert (tmp_path / ds_id).stat().st_mtime_ns == stamp

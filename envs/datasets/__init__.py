@@ -2,7 +2,7 @@
 preference labels over trajectory segments (extra ``offline`` for Minari: ``minari``, ``pyarrow``).
 The MuJoCo datasets at D4RL's five qualities: :mod:`.mujoco` (``rlsuite datasets build``)."""
 
-from .inventory import noisy_inventory_dataset
+from .inventory import build_inventory_dataset, noisy_inventory_dataset
 from .minari_io import from_minari, minari_root, to_minari
 from .mujoco import (
     MUJOCO_DATASET_ENVS,
@@ -17,6 +17,7 @@ __all__ = [
     "MUJOCO_DATASET_ENVS",
     "QUALITIES",
     "SegmentPreferences",
+    "build_inventory_dataset",
     "build_mujoco_datasets",
     "dataset_id",
     "from_minari",

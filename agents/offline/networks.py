@@ -53,6 +53,19 @@ def _net_arch(net_arch: list[int] | dict[str, list[int]] | None) -> dict[str, li
     return {k: list(net_arch.get(k, default)) for k in ("pi", "qf", "vf")}
 
 
+def register_action_bounds(module: nn.Module, action_space: spaces.Box) -> bool:
+    """Register ``module.action_center`` and ``module.action_half_range`` (non-persistent buffers
+    ``[d]``: the middle and half the width of the Box's bounds, 0 and 1 when a bound is infinite) and
+    return whether every bound is finite (the policy then squashes its mean with tanh)."""
+    low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
+    bounded = bool(np.isfinite(low).all() and np.isfinite(high).all())
+    center = (high + low) / 2 if bounded else np.zeros_like(low)
+    half = (high - low) / 2 if bounded else np.ones_like(low)
+    module.register_buffer("action_center", torch.as_tensor(center, dtype=torch.float32), persistent=False)
+    module.register_buffer("action_half_range", torch.as_tensor(half, dtype=torch.float32), persistent=False)
+    return bounded
+
+
 class OfflineActorCriticPolicy(nn.Module):
     """Actor, ``n_critics`` Q networks and their target copies (module docstring). Subclasses with
     ``with_value = True`` add the state-value network V (IQL).
@@ -111,16 +124,7 @@ class OfflineActorCriticPolicy(nn.Module):
             action_space, self.pi_net.out_dim, check_real("log_std_init", log_std_init)
         )
         if isinstance(action_space, spaces.Box):
-            low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
-            self.bounded = bool(np.isfinite(low).all() and np.isfinite(high).all())
-            center = (high + low) / 2 if self.bounded else np.zeros_like(low)
-            half = (high - low) / 2 if self.bounded else np.ones_like(low)
-            self.register_buffer(
-                "action_center", torch.as_tensor(center, dtype=torch.float32), persistent=False
-            )
-            self.register_buffer(
-                "action_half_range", torch.as_tensor(half, dtype=torch.float32), persistent=False
-            )
+            self.bounded = register_action_bounds(self, action_space)
             q_in, q_out = self.obs_dim + self.action_head.action_dim, 1
         else:
             self.bounded = True

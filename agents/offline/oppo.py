@@ -80,6 +80,7 @@ from ..common.networks import HIDDEN_GAIN, MLP, POLICY_GAIN, activation_class, o
 from ..common.offline import OfflineAlgorithm, OfflineConfig
 from ..common.registry import Registry
 from ..common.schedules import Schedule
+from .networks import register_action_bounds
 
 #: Bounds on sizes read from model files.
 MAX_SEGMENT_LENGTH = 10_000
@@ -220,17 +221,8 @@ class OPPOPolicy(nn.Module):
         self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
         self.register_buffer("obs_std", torch.ones(self.obs_dim))
         if isinstance(action_space, spaces.Box):
-            low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
-            self.bounded = bool(np.isfinite(low).all() and np.isfinite(high).all())
-            center = (high + low) / 2 if self.bounded else np.zeros_like(low)
-            half = (high - low) / 2 if self.bounded else np.ones_like(low)
-            self.register_buffer(
-                "action_center", torch.as_tensor(center, dtype=torch.float32), persistent=False
-            )
-            self.register_buffer(
-                "action_half_range", torch.as_tensor(half, dtype=torch.float32), persistent=False
-            )
-            act_features = len(low)
+            self.bounded = register_action_bounds(self, action_space)
+            act_features = int(np.prod(action_space.shape))
         else:
             self.bounded = True
             act_features = int(action_space.n)

@@ -59,6 +59,7 @@ from rlsuite.validation import (
 from .common.callbacks import BaseCallback
 from .common.config import config_from_arguments, config_to_json
 from .common.device import resolve_device
+from .common.distributed import all_reduce_sum, broadcast_, rank_and_size
 from .common.observations import numeric_tensor
 from .common.optim import clip_grad_norm
 from .common.persistence import (
@@ -359,8 +360,11 @@ class HDPO(ParametersMixin):
 
     def _make_data(self) -> dict[str, Any]:
         cfg = self.config
-        fresh = int(np.random.SeedSequence().generate_state(1)[0] % 2**31)  # OS entropy, when unseeded
-        seed = cfg.seed if cfg.seed is not None else fresh
+        seed = cfg.seed
+        if seed is None:  # OS entropy, the same in every process of a group (rank 0's)
+            fresh = torch.tensor([int(np.random.SeedSequence().generate_state(1)[0] % 2**31)])
+            broadcast_([fresh.to(self.device)])
+            seed = int(fresh[0])
         ss = np.random.SeedSequence([seed, 1706])
         s_train, s_dev, s_init, s_perm = (int(c.generate_state(1)[0]) for c in ss.spawn(4))
         core = self.core
@@ -379,12 +383,20 @@ class HDPO(ParametersMixin):
         return self.policy(obs)
 
     def dev_cost(self) -> float:
-        """Mean cost per period after ``dev_warmup`` on the dev set (no gradient)."""
+        """Mean cost per period after ``dev_warmup`` on the dev set (no gradient). In a process
+        group each process simulates every ``world_size``-th dev trace and the costs are summed."""
         d = self._dataset()
+        rank, world = rank_and_size()
+        dev, init = d["dev"], d["dev_init"]
+        if world > 1:
+            dev, init = dev[rank::world], InventoryState(*(x[rank::world] for x in init))
         self.policy.eval()
-        res = long_run_cost(self.core, self._policy_fn, d["dev"], self.config.dev_warmup, d["dev_init"])
+        res = long_run_cost(self.core, self._policy_fn, dev, self.config.dev_warmup, init)
         self.policy.train()
-        return res["avg_cost"]
+        if world == 1:
+            return res["avg_cost"]
+        (total,) = all_reduce_sum([torch.tensor([res["per_trace"].sum()], device=self.device)])
+        return float(total[0]) / self.config.n_dev
 
     def learn(
         self,
@@ -407,6 +419,8 @@ class HDPO(ParametersMixin):
             self.best_dev_cost, self.dev_history = math.inf, []
         cb = setup.callback
         cb.on_training_start({"total_timesteps": self.num_timesteps + n_steps * self.n_envs})
+        if rank_and_size()[1] > 1:  # every process starts from rank 0's parameters
+            broadcast_([*self.policy.parameters(), *self.policy.buffers()])
         run = self._start_run()
         self.policy.train()
         for step, (idx, ends_epoch) in enumerate(self._minibatches(n_steps)):
@@ -461,17 +475,30 @@ class HDPO(ParametersMixin):
     def _gradient_step(self, idx: Tensor) -> tuple[Tensor, float]:
         """One Adam step on the mean cost per period of the train traces ``idx``, simulated from
         their start states (warm-up periods included in the loss, as in the paper). Returns the
-        loss and the training cost after the warm-up (the reported figure)."""
+        loss and the training cost after the warm-up (the reported figure).
+
+        In a process group (:mod:`.common.distributed`) each process simulates every
+        ``world_size``-th trace of ``idx`` and its share of the mean (its sum over the whole
+        batch's count); one all-reduce sums the gradients and the two figures, so every process
+        takes the step one process would take on ``idx``."""
         cfg, data = self.config, self._dataset()
-        init = InventoryState(*(x[idx] for x in data["train_init"]))
-        rewards, _ = simulate(self.core, self._policy_fn, data["train"][idx], init)
-        loss = -rewards.mean()
+        rank, world = rank_and_size()
+        shard = idx[rank::world] if world > 1 else idx
+        init = InventoryState(*(x[shard] for x in data["train_init"]))
+        rewards, _ = simulate(self.core, self._policy_fn, data["train"][shard], init)
+        n, periods, warmup = len(idx), cfg.train_periods, cfg.train_warmup
+        loss = -rewards.sum() / (n * periods)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        figures = torch.stack([loss.detach(), -rewards[:, warmup:].sum().detach() / (n * (periods - warmup))])
+        if world > 1:
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
+            *summed, figures = all_reduce_sum([*grads, figures])
+            for p, g in zip(self._params, summed, strict=True):
+                p.grad = g
+            loss = figures[0]
         # One host sync for both the loss and the reported cost, before the update.
-        loss_value, cost = torch.stack(
-            [loss.detach(), -rewards[:, cfg.train_warmup :].mean().detach()]
-        ).tolist()
+        loss_value, cost = figures.tolist()
         if cfg.check_finite and not math.isfinite(loss_value):
             raise NonFiniteError(
                 f"learn: non-finite training cost {loss_value} in epoch {self.epochs_done + 1} "

@@ -36,6 +36,7 @@ import torch
 from rlsuite.files import atomic_write
 
 from .config import config_view
+from .distributed import is_main_process
 from .logger import Logger, next_run_dir
 from .registry import ACTIVATIONS, FEATURES_EXTRACTORS, Registry
 
@@ -444,7 +445,11 @@ class ParametersMixin:
     def configure_logger(self, tb_log_name: str | None = None) -> None:
         """Called by ``learn``: with ``tensorboard_log`` set, log to a new run folder
         ``tensorboard_log/<tb_log_name or class name>_N`` (CSV and TensorBoard, and stdout when
-        ``verbose >= 1``), unless a logger was set with :meth:`set_logger`."""
+        ``verbose >= 1``), unless a logger was set with :meth:`set_logger`. In a process group
+        (:mod:`.distributed`) only rank 0 logs: the others get a logger that writes nothing."""
+        if not is_main_process():
+            self._logger = Logger(None, ())
+            return
         folder = getattr(self, "tensorboard_log", None)
         if folder is not None and not self._custom_logger:
             run = next_run_dir(folder, tb_log_name or type(self).__name__)

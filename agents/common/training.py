@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from rlsuite.validation import check_bool, check_int, check_optional_str
 
 from .callbacks import BaseCallback, CallbackList, ProgressBarCallback
+from .distributed import is_main_process
 from .validation import check_callbacks
 
 
@@ -59,7 +60,7 @@ def setup_learn(
     progress_bar = check_bool("progress_bar", progress_bar)
     callbacks: list[Any] = check_callbacks("callback", callback)
     model.configure_logger(tb_log_name)
-    if progress_bar:
+    if progress_bar and is_main_process():  # one bar per process group
         callbacks = [*callbacks, ProgressBarCallback()]
     cb = CallbackList(callbacks)
     cb.init_callback(model)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -103,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-progress", action="store_true", help="hide progress bars")
     lst = ds_sub.add_parser("list", help="the local Minari datasets")
     lst.add_argument("--root", help="Minari root folder (default: MINARI_DATASETS_PATH or ~/.minari)")
+    sw = sub.add_parser(
+        "sweep", help="search an agent's hyperparameters with Ray Tune (a search space in a YAML file)"
+    )
+    sw.add_argument("algo", help="a registered algorithm: PPO, BPO, PDPPO, HDPO, GBPO, GRPO, RLOO, OPRL")
+    sw.add_argument("env_id", help="a registered Gymnasium id, e.g. CartPole-v1")
+    sw.add_argument(
+        "--config",
+        required=True,
+        help="sweep config (YAML; examples/sweeps/ppo_cartpole.yaml); flags override it",
+    )
+    sw.add_argument("--samples", type=positive_int, help="samples of the search space (num_samples)")
+    sw.add_argument("--steps", type=positive_int, help="training steps per seed (total_timesteps)")
+    sw.add_argument("--seeds", type=non_negative_int, nargs="+", help="agent seeds each trial trains with")
+    sw.add_argument(
+        "--eval-episodes", type=positive_int, help="evaluation episodes, seeds 0..N-1 (eval_seeds)"
+    )
+    sw.add_argument("--workers", type=positive_int, help="trials at once (default: every CPU)")
+    sw.add_argument("--scheduler", choices=["fifo", "asha"], help="asha stops poor trials between seeds")
+    sw.add_argument("--out", help="folder for trials.csv, best_config.yaml and Tune's files")
+    sw.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sampling (default: 0)")
     return parser
 
 
@@ -121,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _evaluate(parser, args)
     if args.command == "datasets":
         return _datasets(parser, args)
+    if args.command == "sweep":
+        return _sweep(parser, args)
     if args.command == "envs":
         from rlsuite.envs import GRIDWORLD_IDS, INVMGMT_IDS, LOTSIZING_IDS, MO_IDS, SOKOBAN_IDS, WEBSHOP_IDS
 
@@ -251,4 +274,46 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             result.plot(args.plot)
         except OSError as e:
             parser.error(f"--plot: could not write {args.plot!r}: {e}")
+    return 0
+
+
+def _sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import json
+
+    from rlsuite.tune import TrialError, hyperparameter_sweep, load_sweep_config
+
+    try:
+        config = load_sweep_config(args.config)
+    except (OSError, ValueError) as e:  # ArgumentTypeError is a ValueError
+        parser.error(f"--config: {e}")
+    eval_seeds = None if args.eval_episodes is None else list(range(args.eval_episodes))
+    flags = {
+        "num_samples": args.samples,
+        "total_timesteps": args.steps,
+        "seeds": args.seeds,
+        "eval_seeds": eval_seeds,
+        "scheduler": args.scheduler,
+    }
+    config.update({key: value for key, value in flags.items() if value is not None})
+    for key, flag in (("total_timesteps", "--steps"), ("eval_seeds", "--eval-episodes")):
+        if key not in config:
+            parser.error(f"{flag}: missing; set {key} in {args.config!r} or pass {flag}")
+    if args.out is not None:
+        _check_writable(parser, "--out", str(Path(args.out) / "trials.csv"))
+    try:
+        result = hyperparameter_sweep(
+            args.algo, args.env_id, **config, num_workers=args.workers, seed=args.seed, out_dir=args.out
+        )
+    except ImportError as e:
+        parser.error(f"sweep: {e}")
+    except TrialError as e:
+        print(f"rlsuite sweep: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError) as e:  # the arguments, checked before Ray starts
+        parser.error(str(e))
+    best = result.best_result
+    print(f"best {result.metric}: {best[result.metric]:.2f} (trial {best['trial_id']})")
+    print(f"best config: {json.dumps(result.best_config)}")
+    if args.out is not None:
+        print(f"wrote {Path(args.out) / 'trials.csv'} and {Path(args.out) / 'best_config.yaml'}")
     return 0

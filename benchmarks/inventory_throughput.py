@@ -2,8 +2,9 @@
 
 All cases run in this one process on the same machine, on the same network (gym-invmgmt's
 divergent network, Poisson(20) demand, T = 30, constant orders of 20 on every link), episodes
-reset as they end. Writes ``inventory_throughput.csv`` (with the exact command) and a PNG plot
-to ``benchmarks/results/``.
+reset as they end. The single env runs with its default NumPy backend and, for comparison, with
+``backend="torch"`` (the torch core at batch 1). Writes ``inventory_throughput.csv`` (with the
+exact command) and a PNG plot to ``benchmarks/results/``.
 
     python benchmarks/inventory_throughput.py                    # CPU, batches 1, 64, 1024, 16384
     python benchmarks/inventory_throughput.py --device cuda      # also on a GPU
@@ -109,14 +110,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         1,
         time_single(gym.make("GymInvMgmt/MultiEchelon-v0"), args.seconds),
     )
-    record(
-        "rlsuite InvMgmt-v0 (single)",
-        "cpu",
-        "float64",
-        1,
-        1,
-        time_single(gym.make("InvMgmt-v0"), args.seconds),
-    )
+    for backend in ("numpy", "torch"):  # the default single env (NumPy backend) and the torch core
+        record(
+            "rlsuite InvMgmt-v0 (single)" if backend == "numpy" else "rlsuite InvMgmt-v0 (single, torch)",
+            "cpu",
+            "float64",
+            1,
+            1,
+            time_single(gym.make("InvMgmt-v0", backend=backend), args.seconds),
+        )
     devices = ["cpu"] + ([args.device] if args.device != "cpu" else [])
     for device in devices:
         if device.startswith("cuda") and not torch.cuda.is_available():

@@ -230,3 +230,51 @@ def test_float32_and_invalid_constructor_arguments():
         InventoryCore(NetworkSpec.serial(), event_order="demand_first")
     with pytest.raises(ValueError, match="batch"):
         core.initial_state(0)
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+@pytest.mark.parametrize("backlog", [True, False])
+@pytest.mark.parametrize("allocation", ["fcfs", "proportional"])
+@pytest.mark.parametrize("event_order", ["order_first", "receive_first"])
+def test_numpy_backend_steps_as_torch(name, backlog, allocation, event_order):
+    """The one transition, run by both backends on the same orders and demand (some orders
+    negative, some above the stock, zeros for the fixed costs), gives identical states, rewards,
+    cost terms, node profits, observations and post-decision quantities, up to the rounding of
+    the two libraries' matrix products (a few ulps)."""
+    core = _core(name, backlog, allocation, event_order)
+    fast = core.numpy()
+
+    def same(a, b):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+    assert fast.backend == "numpy" and fast.dtype == core.dtype
+    rng = np.random.default_rng(0)
+    batch = 3
+    s_t, s_n = core.initial_state(batch), fast.initial_state(batch)
+    for _ in range(12):
+        orders = rng.uniform(-5, 40, (batch, core.n_links)) * (rng.random((batch, core.n_links)) > 0.2)
+        demand = rng.poisson(10, (batch, core.n_markets)).astype(float)
+        post_t = core.post_decision(s_t, torch.from_numpy(orders))
+        post_n = fast.post_decision(s_n, orders)
+        same(fast.post_decision_observation(s_n, post_n), core.post_decision_observation(s_t, post_t).numpy())
+        s_t, r_t, i_t = core.realize_demand(post_t, torch.from_numpy(demand), node_profit=True)
+        s_n, r_n, i_n = fast.realize_demand(post_n, demand, node_profit=True)
+        assert isinstance(r_n, np.ndarray) and isinstance(s_n.on_hand, np.ndarray)
+        same(r_n, r_t.numpy())
+        for a, b in zip(i_n, i_t, strict=True):
+            same(a, b.numpy())
+        same(fast.observe(s_n), core.observe(s_t).numpy())
+        same(fast.post_decision_reward(i_n.costs), core.post_decision_reward(i_t.costs).numpy())
+        for a, b in zip(fast.state_to_torch(s_n), s_t, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_backend_keeps_float32_and_refuses_other_devices_and_backends():
+    core = InventoryCore(NetworkSpec.serial(), dtype=torch.float32).numpy()
+    state = core.initial_state(2)
+    state, reward, _ = core.step(state, np.ones((2, core.n_links), np.float32), np.ones((2, 1), np.float32))
+    assert reward.dtype == np.float32 and core.observe(state).dtype == np.float32
+    with pytest.raises(ValueError, match="backend"):
+        InventoryCore(NetworkSpec.serial(), backend="jax")
+    with pytest.raises(ValueError, match="numpy backend runs on the CPU"):
+        InventoryCore(NetworkSpec.serial(), backend="numpy", device="meta")

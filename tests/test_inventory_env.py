@@ -67,6 +67,44 @@ def test_same_seed_same_trajectory(env_id):
     assert any(not np.array_equal(x, y) for x, y in zip(a, c, strict=True))
 
 
+@pytest.mark.parametrize("env_id", IDS)
+def test_numpy_and_torch_backends_give_the_same_episodes(env_id):
+    """The default single env steps the core's NumPy twin; the torch core gives the same
+    observations, rewards and infos (up to the summation order of matrix products) on every id,
+    and the checker passes with either."""
+    envs = {b: gym.make(env_id, backend=b) for b in ("numpy", "torch")}
+    assert envs["numpy"].unwrapped.sim.backend == "numpy" and envs["torch"].unwrapped.sim.backend == "torch"
+    assert envs["numpy"].unwrapped.core.backend == "torch"  # the public core stays the torch one
+    check_env(envs["torch"].unwrapped, skip_render_check=True)
+    rng = np.random.default_rng(0)
+    first = {b: e.reset(seed=5) for b, e in envs.items()}
+    np.testing.assert_array_equal(first["numpy"][0], first["torch"][0])
+    high = np.minimum(envs["numpy"].action_space.high, 60.0)
+    for _ in range(45):
+        action = rng.uniform(0, high)
+        out = {b: e.step(action) for b, e in envs.items()}
+        (o1, r1, te1, tr1, i1), (o2, r2, te2, tr2, i2) = out["numpy"], out["torch"]
+        assert o1.dtype == o2.dtype and type(r1) is type(r2) and (te1, tr1) == (te2, tr2)
+        np.testing.assert_allclose(o1, o2, rtol=1e-12, atol=1e-9)
+        assert r1 == pytest.approx(r2, rel=1e-12, abs=1e-9)
+        assert set(i1) == set(i2)
+        for key in i1:
+            np.testing.assert_allclose(i1[key], i2[key], rtol=1e-12, atol=1e-9, err_msg=key)
+        state_n, state_t = envs["numpy"].unwrapped.state, envs["torch"].unwrapped.state
+        for a, b in zip(state_n, state_t, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-9)
+        if tr1:
+            for e in envs.values():
+                e.reset()
+
+
+def test_backend_is_validated():
+    with pytest.raises(ValueError, match="backend"):
+        InvMgmtEnv(backend="jax")
+    with pytest.raises(ValueError, match="'numpy' runs on the CPU"):
+        InvMgmtEnv(backend="numpy", device="meta")
+
+
 def test_demand_does_not_depend_on_actions():
     e1, e2 = InvMgmtEnv("divergent"), InvMgmtEnv("divergent")
     e1.reset(seed=5)

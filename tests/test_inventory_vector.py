@@ -30,12 +30,14 @@ def test_vector_copies_equal_single_envs(network):
         np.testing.assert_array_equal(vtr, np.array([o[3] for o in outs]))
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("network", ["divergent", "one_warehouse"])
-def test_vector_info_rows_are_the_single_env_infos(network):
-    """Same keys; copy i's entry of every key equals (value and type) copy i's single-env info."""
+def test_vector_info_rows_are_the_single_env_infos(network, backend):
+    """Same keys; copy i's entry of every key equals (type, shape, and value up to the summation
+    order of the matrix products) copy i's single-env info, whichever backend steps the single env."""
     n, seed = 3, 21
     venv = InvMgmtVectorEnv(n, network, num_periods=6)
-    singles = [InvMgmtEnv(network, num_periods=6) for _ in range(n)]
+    singles = [InvMgmtEnv(network, num_periods=6, backend=backend) for _ in range(n)]
     # (vector info, the single envs' infos) after reset and after each step
     pairs = [(venv.reset(seed=seed)[1], [e.reset(seed=seed + i)[1] for i, e in enumerate(singles)])]
     rng = np.random.default_rng(1)
@@ -50,7 +52,8 @@ def test_vector_info_rows_are_the_single_env_infos(network):
             for i, sinfo in enumerate(sinfos):
                 row, value = vinfo[key][i], sinfo[key]
                 assert type(row) is type(value) and np.shape(row) == np.shape(value), key
-                np.testing.assert_array_equal(row, value, err_msg=key)
+                assert np.asarray(row).dtype == np.asarray(value).dtype, key
+                np.testing.assert_allclose(row, value, rtol=1e-12, atol=1e-12, err_msg=key)
     assert keys == set(INFO_KEYS)
 
 

@@ -27,10 +27,20 @@ Event order of one period t (``event_order="order_first"``, gym-invmgmt's order)
 ``event_order="receive_first"`` (HDPO's order) swaps 1 and 2 for orders placed in earlier
 periods: suppliers can ship what arrives in the same period. The **post-decision state** is
 the state after steps 1-2 and before demand (:meth:`InventoryCore.post_decision`).
+
+**Backends.** The transition is written once against the few array operations of
+:class:`ArrayOps`, which has a torch and a NumPy spelling: ``InventoryCore(..., backend="torch")``
+(batched, differentiable, on any device; the default) or ``backend="numpy"`` (CPU, no autograd;
+for one network at a time, where a NumPy operation on a handful of numbers costs a fraction of a
+torch dispatch). :meth:`InventoryCore.numpy` gives the NumPy twin of a torch core; both compute
+the same step from the same compiled matrices (tests check every network, allocation and event
+order for equality).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -64,6 +74,54 @@ MAX_DENSE_ENTRIES = 2**24
 matrices are ``[n_slots, n_links]`` with ``n_slots`` = the sum of the lead times, so a network
 whose lead times and links exceed it is refused up front instead of exhausting memory."""
 _ORDER_COSTS = [COST_INDEX[name] for name in ORDER_COST_NAMES]
+
+
+BACKENDS: tuple[str, ...] = ("torch", "numpy")
+"""Array libraries the core computes with (module docstring)."""
+_NUMPY_DTYPES = {torch.float64: np.float64, torch.float32: np.float32}
+
+
+@dataclass(frozen=True)
+class ArrayOps:
+    """The operations of the transition whose spelling differs between torch and NumPy (the rest,
+    ``@``, ``+``, ``*``, ``-``, comparisons and integer indexing, is the same in both)."""
+
+    name: str
+    minimum: Callable[[Any, Any], Any]
+    clamp_min: Callable[[Any, float], Any]
+    clamp_max: Callable[[Any, float], Any]
+    where: Callable[[Any, Any, Any], Any]
+    cat: Callable[[Sequence[Any]], Any]
+    """Concatenate along the last dimension."""
+    row_sum: Callable[[Any], Any]
+    """``[B, n] -> [B, 1]``."""
+    float_like: Callable[[Any, Any], Any]
+    """``x`` in the floating dtype of the second argument."""
+    to_numpy: Callable[[Any], np.ndarray]
+
+
+TORCH_OPS = ArrayOps(
+    "torch",
+    torch.minimum,
+    torch.clamp_min,
+    lambda x, hi: torch.clamp(x, max=hi),
+    torch.where,
+    lambda xs: torch.cat(list(xs), 1),
+    lambda x: x.sum(1, keepdim=True),
+    lambda x, ref: x.to(ref.dtype),
+    lambda x: x.detach().cpu().numpy(),
+)
+NUMPY_OPS = ArrayOps(
+    "numpy",
+    np.minimum,
+    np.maximum,
+    np.minimum,
+    np.where,
+    lambda xs: np.concatenate(xs, 1),
+    lambda x: x.sum(1, keepdims=True),
+    lambda x, ref: x.astype(ref.dtype),
+    np.asarray,
+)
 
 
 class InventoryState(NamedTuple):
@@ -149,8 +207,9 @@ class InventoryCore:
         backlog: True for backlog, False for lost sales; None uses ``spec.backlog``.
         allocation: ``fcfs`` or ``proportional`` sharing of a supplier among its links.
         event_order: ``order_first`` or ``receive_first``; None uses ``spec.event_order``.
-        dtype: ``torch.float64`` or ``torch.float32``.
-        device: torch device.
+        dtype: ``torch.float64`` or ``torch.float32`` (the NumPy backend: the same NumPy dtype).
+        device: torch device (``cpu`` for the NumPy backend).
+        backend: ``torch`` (tensors) or ``numpy`` (arrays; module docstring).
 
     The constructor compiles the network into index tensors and linear maps, one builder per
     part: :meth:`_build_supply` (who ships to whom, and how much a supplier can ship),
@@ -168,7 +227,10 @@ class InventoryCore:
         event_order: str | None = None,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
+        backend: str = "torch",
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: got {backend!r}; allowed: {list(BACKENDS)}")
         if allocation not in ALLOCATIONS:
             raise ValueError(f"allocation: got {allocation!r}; allowed: {list(ALLOCATIONS)}")
         if dtype not in (torch.float32, torch.float64):
@@ -184,6 +246,11 @@ class InventoryCore:
             raise ValueError(f"event_order: got {self.event_order!r}; allowed: {list(EVENT_ORDERS)}")
         self.dtype = dtype
         self.device = torch.device(device)
+        if backend == "numpy" and self.device.type != "cpu":
+            raise ValueError(f"device: got {self.device}; the numpy backend runs on the CPU")
+        self.backend = backend
+        self.xp = TORCH_OPS if backend == "torch" else NUMPY_OPS
+        self._np_dtype = _NUMPY_DTYPES[dtype]
 
         stock = spec.stock_nodes
         self.stock_names = tuple(n.name for n in stock)
@@ -202,14 +269,18 @@ class InventoryCore:
         self._build_pipeline()
         self._build_markets()
         self._build_costs()
-        self._i0 = self._tensor([n.I0 for n in stock])
+        self._i0_values = np.array([n.I0 for n in stock], np.float64)
         self._one = self._tensor([[1.0]])
 
     # ------------------------------------------------------------------ builders
     def _tensor(self, values: Any) -> Tensor:
+        if self.backend == "numpy":
+            return np.array(values, dtype=self._np_dtype)  # type: ignore[return-value]
         return torch.as_tensor(values, dtype=self.dtype, device=self.device)
 
     def _index(self, values: Any) -> Tensor:
+        if self.backend == "numpy":
+            return np.array(values, dtype=np.int64)  # type: ignore[return-value]
         return torch.as_tensor(values, dtype=torch.long, device=self.device)
 
     def _build_supply(self) -> None:
@@ -246,7 +317,7 @@ class InventoryCore:
         self._src_yield = self._tensor(np.where(raw, 0.0, yld[src_col]))
         self._src_cap = self._tensor(np.where(raw, np.inf, cap[src_col]))
         self._src_offset = self._tensor(np.where(raw, np.inf, 0.0))
-        self._raw_mask = torch.as_tensor(raw, device=self.device)
+        self._raw_mask = self._index(raw) > 0
 
     def _build_pipeline(self) -> None:
         """How units move in one period: slot (e, 0) arrives at dst(e) (``_head_in``), slot
@@ -309,6 +380,9 @@ class InventoryCore:
         self._fixed_t = self._tensor(fixed)
         self._fixed_col = self._tensor([1.0 if name == "fixed" else 0.0 for name in COST_NAMES])
         self._signs = self._tensor([1.0 if name == "revenue" else -1.0 for name in COST_NAMES])
+        self._order_cost_signs = self._tensor(
+            [-1.0 if i in _ORDER_COSTS else 0.0 for i in range(len(COST_NAMES))]
+        )
 
     def _cost_map(self) -> np.ndarray:
         """``[features, 7]``: revenue = p x sold, procurement = p x orders filled by raw sources
@@ -356,19 +430,19 @@ class InventoryCore:
         """The spec's initial state (on-hand ``I0``, empty pipelines, no backlog) for ``batch`` copies."""
         if batch < 1:
             raise ValueError(f"batch: got {batch}; must be >= 1")
-        z: dict[str, Any] = dict(dtype=self.dtype, device=self.device)
         return InventoryState(
-            on_hand=self._i0.expand(batch, self.n_stock).clone(),
-            pipeline=torch.zeros(batch, self.n_slots, **z),
-            backlog=torch.zeros(batch, self.n_markets, **z),
-            last_demand=torch.zeros(batch, self.n_markets, **z),
-            period=torch.zeros(batch, dtype=torch.long, device=self.device),
+            on_hand=self._tensor(np.tile(self._i0_values, (batch, 1))),
+            pipeline=self._tensor(np.zeros((batch, self.n_slots))),
+            backlog=self._tensor(np.zeros((batch, self.n_markets))),
+            last_demand=self._tensor(np.zeros((batch, self.n_markets))),
+            period=self._index(np.zeros(batch, np.int64)),
         )
 
     # ------------------------------------------------------------------ transition
     def post_decision(self, state: InventoryState, orders: Tensor) -> PostDecisionState:
         """Fill ``orders`` ``[B, n_links]`` (units) and receive arrivals: the deterministic part of a step."""
-        q = orders.clamp_min(0.0)
+        xp = self.xp
+        q = xp.clamp_min(orders, 0.0)
         pipe = state.pipeline
         on_hand = state.on_hand
         due = pipe @ self._head_in  # units ordered earlier that arrive this period, per node
@@ -377,8 +451,8 @@ class InventoryCore:
         avail = self._supply(on_hand)
         if self.allocation == "fcfs":
             # Earlier links of a supplier take min(their cumulative request, avail); the rest is left.
-            taken = torch.minimum(q @ self._excl_T, avail)
-            filled = torch.minimum(q, avail - taken)
+            taken = xp.minimum(q @ self._excl_T, avail)
+            filled = xp.minimum(q, avail - taken)
         else:
             filled = self.proportional_fill(q, avail)
         received = filled @ self._l0_in  # L = 0 orders arrive at once
@@ -390,9 +464,7 @@ class InventoryCore:
 
     def _supply(self, on_hand: Tensor) -> Tensor:
         # Output units each link's supplier can ship: min(C, v * X) (factories), X (others), inf (raw).
-        return torch.minimum(
-            torch.addcmul(self._src_offset, on_hand[:, self._src_col], self._src_yield), self._src_cap
-        )
+        return self.xp.minimum(self._src_offset + on_hand[:, self._src_col] * self._src_yield, self._src_cap)
 
     def available(self, state: InventoryState) -> Tensor:
         """``[B, n_links]`` units each link's supplier can ship this period (shared among the
@@ -407,30 +479,32 @@ class InventoryCore:
         """Scale non-negative ``requests`` ``[B, n_links]`` so that no supplier ships more than
         ``avail`` (:meth:`available`): every link of a supplier gets the same fraction
         ``min(1, avail / total request)``. Differentiable; raw sources are never scaled."""
+        xp = self.xp
         total = requests @ self._same_T
         # Raw sources are masked before the division so no inf reaches autograd.
-        avail = torch.where(self._raw_mask, torch.ones_like(avail), avail)
-        ratio = torch.clamp(avail / total.clamp_min(1e-12), max=1.0)
-        return requests * torch.where(self._raw_mask, torch.ones_like(ratio), ratio)
+        avail = xp.where(self._raw_mask, self._one, avail)
+        ratio = xp.clamp_max(avail / xp.clamp_min(total, 1e-12), 1.0)
+        return requests * xp.where(self._raw_mask, self._one, ratio)
 
     def realize_demand(
         self, post: PostDecisionState, demand: Tensor, *, node_profit: bool = False
     ) -> tuple[InventoryState, Tensor, StepInfo]:
         """Serve ``demand`` ``[B, n_markets]`` from a post-decision state; returns
         ``(next_state, reward [B], info)``."""
+        xp = self.xp
         eff = demand + post.backlog if self.backlog else demand
-        stock = post.on_hand[:, self._m_ret].clamp_min(0.0)  # never sell a rounding residue (-1e-15)
+        stock = xp.clamp_min(post.on_hand[:, self._m_ret], 0.0)  # never sell a rounding residue (-1e-15)
         if self._shared_retailers:
-            stock = stock - torch.minimum(eff @ self._m_excl_T, stock)
-        sold = torch.minimum(eff, stock)
+            stock = stock - xp.minimum(eff @ self._m_excl_T, stock)
+        sold = xp.minimum(eff, stock)
         unmet = eff - sold
         on_hand = post.on_hand - sold @ self._m_inc
-        feats = torch.cat([on_hand, post.pipeline, unmet, sold, post.filled], dim=1)
+        feats = xp.cat([on_hand, post.pipeline, unmet, sold, post.filled])
         costs = feats @ self._cmap
         fixed = None
         if self._has_fixed:
-            fixed = (post.filled > 0).to(self.dtype) * self._fixed_t
-            costs = costs + fixed.sum(1, keepdim=True) * self._fixed_col
+            fixed = (post.filled > 0) * self._fixed_t
+            costs = costs + xp.row_sum(fixed) * self._fixed_col
         reward = costs @ self._signs
         profit = None
         if node_profit:
@@ -449,12 +523,11 @@ class InventoryCore:
             InventoryState(post.on_hand, post.pipeline, post.backlog, state.last_demand, post.period)
         )
 
-    @staticmethod
-    def post_decision_reward(costs: Tensor) -> Tensor:
+    def post_decision_reward(self, costs: Tensor) -> Tensor:
         """``[B]`` deterministic part of the reward, from ``StepInfo.costs``: minus procurement,
         operating, pipeline holding and fixed costs, which the orders alone determine (revenue,
         holding and penalty depend on demand)."""
-        return -costs[:, _ORDER_COSTS].sum(dim=1)
+        return costs @ self._order_cost_signs
 
     def step(
         self, state: InventoryState, orders: Tensor, demand: Tensor, *, node_profit: bool = False
@@ -475,11 +548,9 @@ class InventoryCore:
         (sum of L) | period t | 1.0]``. The last entry is gym-invmgmt's goodwill multiplier,
         constant here because demand is exogenous.
         """
-        b = state.on_hand.shape[0]
-        period = state.period.unsqueeze(1).to(self.dtype)
-        pipe = state.pipeline
-        return torch.cat(
-            [state.last_demand, state.backlog, state.on_hand, pipe, period, self._one.expand(b, 1)], 1
+        period = self.xp.float_like(state.period[:, None], self._one)
+        return self.xp.cat(
+            [state.last_demand, state.backlog, state.on_hand, state.pipeline, period, 0.0 * period + 1.0]
         )
 
     def state_from_observation(self, obs: Tensor) -> InventoryState:
@@ -539,15 +610,34 @@ class InventoryCore:
             names += [f"arriving_in_{k}[{link.src}->{link.dst}]" for k in range(link.L)]
         return [*names, "period", "demand_multiplier"]
 
+    def _with(self, **options: Any) -> InventoryCore:
+        """A core of the same network and options, with ``options`` changed."""
+        kwargs: dict[str, Any] = dict(
+            backlog=self.backlog, allocation=self.allocation, event_order=self.event_order, dtype=self.dtype
+        )
+        return InventoryCore(self.spec, **{**kwargs, **options})
+
     def to(self, device: str | torch.device) -> InventoryCore:
-        """A copy of this core on another device."""
-        return InventoryCore(
-            self.spec,
-            backlog=self.backlog,
-            allocation=self.allocation,
-            event_order=self.event_order,
-            dtype=self.dtype,
-            device=device,
+        """A copy of this core on another device (torch backend)."""
+        return self._with(device=device)
+
+    def numpy(self) -> InventoryCore:
+        """This core with the NumPy backend (same network, options and dtype; module docstring):
+        states are ``InventoryState`` tuples of arrays, and :meth:`state_to_torch` converts back."""
+        return self._with(backend="numpy")
+
+    def state_to_torch(self, state: InventoryState, device: str | torch.device = "cpu") -> InventoryState:
+        """A NumPy-backend state as torch tensors (of this core's dtype; ``period`` int64)."""
+
+        def floats(x: Any) -> Tensor:
+            return torch.as_tensor(np.asarray(x), dtype=self.dtype, device=device)
+
+        return InventoryState(
+            floats(state.on_hand),
+            floats(state.pipeline),
+            floats(state.backlog),
+            floats(state.last_demand),
+            torch.as_tensor(np.asarray(state.period), dtype=torch.long, device=device),
         )
 
     # ------------------------------------------------------------------ graph observation

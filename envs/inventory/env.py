@@ -20,6 +20,7 @@ from .demand import DemandSampler
 from .spec import NetworkSpec, as_spec, demand_from_config
 
 OBSERVATION_MODES = ("flat", "dict")
+ENV_BACKENDS = ("auto", "numpy", "torch")
 _DTYPES = {
     "float64": torch.float64,
     "float32": torch.float32,
@@ -231,6 +232,11 @@ class InvMgmtEnv(gym.Env):
             (``flat`` plus the graph view: node/edge features and ``edge_index``).
         dtype: ``float64`` (default) or ``float32`` for observations, actions and the core.
         device: torch device of the core.
+        backend: what steps the env: ``numpy`` (the core's NumPy backend: a step of one network is
+            a few dozen NumPy operations on small arrays, several times faster than torch's), ``torch``
+            (the torch core on ``device``) or ``auto`` (NumPy on the CPU, torch elsewhere). Both
+            run the same transition (:mod:`~rlsuite.envs.inventory.core`); ``env.core`` is the
+            torch core either way (for HDPO, policies and tools written on tensors).
         **network_kwargs: keyword arguments of the built-in network builder (e.g.
             ``lead_time=2, shortage_cost=4`` for ``single_store``).
 
@@ -265,10 +271,12 @@ class InvMgmtEnv(gym.Env):
         observation: str = "flat",
         dtype: Any = "float64",
         device: str | torch.device = "cpu",
+        backend: str = "auto",
         render_mode: str | None = None,
         **network_kwargs: Any,
     ) -> None:
         check_choice("observation", observation, OBSERVATION_MODES)
+        check_choice("backend", backend, ENV_BACKENDS)
         if render_mode is not None:
             check_choice("render_mode", render_mode, self.metadata["render_modes"])
         setup = build_setup(
@@ -284,6 +292,12 @@ class InvMgmtEnv(gym.Env):
             network_kwargs=network_kwargs,
         )
         self.core = setup.core
+        if backend == "auto":
+            backend = "numpy" if self.core.device.type == "cpu" else "torch"
+        if backend == "numpy" and self.core.device.type != "cpu":
+            raise ValueError(f"backend: 'numpy' runs on the CPU; got device {self.core.device} (use 'torch')")
+        #: The core that steps the env: ``core`` itself or its NumPy twin (``backend``).
+        self.sim: InventoryCore = self.core.numpy() if backend == "numpy" else self.core
         self.spec_network: NetworkSpec = self.core.spec
         self.num_periods = setup.num_periods
         self.observation_mode = observation
@@ -317,7 +331,7 @@ class InvMgmtEnv(gym.Env):
         )
         self._trace = np.zeros((0, self.core.n_markets))
         self._trace_start = 0
-        self._state = self.core.initial_state(1)
+        self._state = self.sim.initial_state(1)
         self._last_info = {}
         return self._observe(), {"period": np.int64(0)}
 
@@ -326,17 +340,13 @@ class InvMgmtEnv(gym.Env):
         t = -1 if state is None else int(state.period[0])
         check_step_allowed(state is not None, t >= self.num_periods)
         assert state is not None  # check_step_allowed raised otherwise
-        orders = self.validate_action(action)
-        demand = self._demand(t)
-        core = self.core
-        post = core.post_decision(state, torch.from_numpy(orders.reshape(1, -1)).to(core.device, core.dtype))
-        self._state, reward, info = core.realize_demand(
-            post, torch.from_numpy(demand.reshape(1, -1)).to(core.device, core.dtype), node_profit=True
-        )
+        sim = self.sim
+        orders, demand = self._as_batch(self.validate_action(action)), self._as_batch(self._demand(t))
+        post = sim.post_decision(state, orders)
+        self._state, reward, info = sim.realize_demand(post, demand, node_profit=True)
         out: dict[str, Any] = {"period": np.int64(t)}
-        out.update(
-            (key, value.cpu().numpy()[0]) for key, value in batched_info(core, state, post, info).items()
-        )
+        to_numpy = sim.xp.to_numpy
+        out.update((key, to_numpy(value)[0]) for key, value in batched_info(sim, state, post, info).items())
         self._last_info = out
         truncated = t + 1 >= self.num_periods
         return self._observe(), float(reward[0]), False, truncated, out
@@ -391,7 +401,14 @@ class InvMgmtEnv(gym.Env):
                 raise ValueError(f"action: got shape {a.shape}; expected shape ({n},) (one order per link)")
         if not np.isfinite(a).all():
             raise ValueError(f"action: got {short_repr(a.tolist())}; orders must be finite (no NaN or inf)")
-        return np.clip(a, 0.0, self.order_bound)
+        return np.minimum(np.maximum(a, 0.0), self.order_bound)
+
+    def _as_batch(self, values: np.ndarray) -> Any:
+        """A float64 vector as a batch of one in the stepping core's array type and dtype."""
+        row = values.reshape(1, -1)
+        if self.sim.backend == "numpy":
+            return row.astype(self._np_dtype, copy=False)
+        return torch.from_numpy(row).to(self.core.device, self.core.dtype)
 
     def _demand(self, t: int) -> np.ndarray:
         if self._episode_trace is not None:
@@ -403,10 +420,10 @@ class InvMgmtEnv(gym.Env):
 
     def _observe(self) -> Any:
         assert self._state is not None
-        flat = self.core.observe(self._state)[0].cpu().numpy()
+        flat = self.sim.xp.to_numpy(self.sim.observe(self._state))[0]
         if self.observation_mode == "flat":
             return flat
-        g = self.core.graph_observation(self._state)
+        g = self.core.graph_observation(self.state)
         obs = {k: v[0].cpu().numpy() for k, v in g.items()}
         obs["flat"] = flat
         obs["edge_index"] = self._edge_index.copy()
@@ -425,9 +442,11 @@ class InvMgmtEnv(gym.Env):
 
     @property
     def state(self) -> InventoryState:
-        """The current batch-of-one core state (read-only use)."""
+        """The current batch-of-one state as tensors of ``core`` (read-only use)."""
         if self._state is None:
             raise RuntimeError("call reset() first")
+        if self.sim.backend == "numpy":
+            return self.sim.state_to_torch(self._state, self.core.device)
         return self._state
 
     @property

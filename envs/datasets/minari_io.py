@@ -93,8 +93,8 @@ def to_minari(
                 truncations=dataset.truncations[rows].tolist(),
             )
         )
-    with minari_root(root):
-        return minari.create_dataset_from_buffers(
+    with minari_root(root), _dataset_size_measured_once() as measure:
+        created = minari.create_dataset_from_buffers(
             dataset_id,
             buffers,
             env=env_id,
@@ -109,6 +109,24 @@ def to_minari(
             ref_max_score=ref_max_score,
             data_format="arrow",
         )
+        created.storage.update_metadata({"dataset_size": measure(created.storage)})
+        return created
+
+
+@contextlib.contextmanager
+def _dataset_size_measured_once() -> Iterator[Any]:
+    """Minari 0.5's Arrow storage measures the size of the whole dataset folder (a recursive glob)
+    after writing each episode's metadata: quadratic in the number of episodes (hours for the ~10k
+    short episodes of a random Hopper dataset). While writing, the measurement returns 0; the caller
+    measures once at the end with the function this yields (Minari's own)."""
+    from minari.dataset.minari_storage import MinariStorage
+
+    measure = MinariStorage.get_size
+    MinariStorage.get_size = lambda self: 0.0  # type: ignore[method-assign]
+    try:
+        yield measure
+    finally:
+        MinariStorage.get_size = measure  # type: ignore[method-assign]
 
 
 def from_minari(dataset_id: str, *, root: str | Path | None = None) -> TransitionDataset:

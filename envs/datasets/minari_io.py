@@ -122,11 +122,11 @@ def _dataset_size_measured_once() -> Iterator[Any]:
     from minari.dataset.minari_storage import MinariStorage
 
     measure = MinariStorage.get_size
-    MinariStorage.get_size = lambda self: 0.0  # type: ignore[method-assign]
+    MinariStorage.get_size = lambda self: 0.0
     try:
         yield measure
     finally:
-        MinariStorage.get_size = measure  # type: ignore[method-assign]
+        MinariStorage.get_size = measure
 
 
 def from_minari(dataset_id: str, *, root: str | Path | None = None) -> TransitionDataset:

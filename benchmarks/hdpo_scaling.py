@@ -39,6 +39,7 @@ FIELDS = [
     "run",
     "processes",
     "threads",
+    "device",
     "seed",
     "target_pct",
     "seconds_to_target",
@@ -70,7 +71,7 @@ def worker(args: argparse.Namespace) -> None:
         env_kwargs={"lead_time": lead, "shortage_cost": p},
         seed=args.seed,
         eval_every=args.max_epochs + 1,  # no dev checks: the test gap decides when to stop
-        device="cpu",
+        device=args.device,
         **HDPO_KWARGS,
     )
     core = model.core
@@ -96,7 +97,7 @@ def worker(args: argparse.Namespace) -> None:
             """Measure the gap (rank 0; the clock paused); False once it is within the target."""
             self.train_s += time.perf_counter() - self.last
             self.checked = epoch
-            flag = torch.zeros(1)
+            flag = torch.zeros(1, device=model.device)
             if is_main_process():
                 model.policy.eval()
                 cost = long_run_cost(core, model._policy_fn, demand, args.test_warmup, start)["avg_cost"]
@@ -125,7 +126,7 @@ def run(setting: str, run_name: str, args: argparse.Namespace, optimum: float) -
             "--optimum", repr(optimum), "--out", str(out), "--target", str(args.target),
             "--max-epochs", str(args.max_epochs), "--check-every", str(args.check_every),
             "--test-traces", str(args.test_traces), "--test-periods", str(args.test_periods),
-            "--test-warmup", str(args.test_warmup),
+            "--test-warmup", str(args.test_warmup), "--device", args.device,
         ]  # fmt: skip
         if processes == 1:
             cmd = [sys.executable, *worker_args]
@@ -143,6 +144,7 @@ def run(setting: str, run_name: str, args: argparse.Namespace, optimum: float) -
         "run": run_name,
         "processes": processes,
         "threads": threads,
+        "device": args.device,
         "seed": args.seed,
         "target_pct": args.target,
         "seconds_to_target": "" if hit is None else hit[1],
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-traces", type=int, default=1024)
     parser.add_argument("--test-periods", type=int, default=2000)
     parser.add_argument("--test-warmup", type=int, default=500)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (one GPU per process)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     # the worker's own arguments (set by main)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

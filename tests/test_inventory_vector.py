@@ -130,3 +130,55 @@ def test_per_copy_demand_traces():
     venv.reset(seed=0)
     _, _, _, _, info = venv.step(np.zeros((2, 3)))
     np.testing.assert_array_equal(info["demand"][:, 0], [10.0, 30.0])
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+@pytest.mark.parametrize("network", ["divergent", "serial", "one_warehouse"])
+def test_numpy_and_torch_backends_step_the_batch_alike(network, mode):
+    """The NumPy and the torch backend of the vector env give the same observations, rewards,
+    flags and infos (to rounding) through an episode end, its autoreset and a fixed-trace reset."""
+    envs = {
+        b: InvMgmtVectorEnv(4, network, num_periods=5, backend=b, autoreset_mode=mode)
+        for b in ("numpy", "torch")
+    }
+    assert envs["numpy"].sim.backend == "numpy" and envs["torch"].sim.backend == "torch"
+    rng = np.random.default_rng(2)
+    outs = {b: e.reset(seed=9) for b, e in envs.items()}
+    np.testing.assert_array_equal(outs["numpy"][0], outs["torch"][0])
+    n_links = envs["numpy"].core.n_links
+    for step in range(13):
+        if step == 8:
+            trace = rng.poisson(15, (5, envs["numpy"].core.n_markets)).astype(float)
+            outs = {b: e.reset(options={"demand_trace": trace}) for b, e in envs.items()}
+        a = rng.uniform(-3, 50, (4, n_links))
+        (o1, r1, te1, tr1, i1), (o2, r2, te2, tr2, i2) = (envs[b].step(a) for b in ("numpy", "torch"))
+        assert o1.dtype == o2.dtype and r1.dtype == r2.dtype and te1.dtype == te2.dtype
+        np.testing.assert_allclose(o1, o2, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-9)
+        np.testing.assert_array_equal(te1, te2)
+        np.testing.assert_array_equal(tr1, tr2)
+        assert set(i1) == set(i2)
+        for key, value in i1.items():
+            if key == "final_info":
+                continue
+            np.testing.assert_allclose(value, i2[key], rtol=1e-12, atol=1e-9, err_msg=key)
+        for x, y in zip(envs["numpy"].state, envs["torch"].state, strict=True):
+            torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-9)
+
+
+def test_backend_auto_picks_numpy_for_small_cpu_batches_of_arrays():
+    from rlsuite.envs.inventory.vector import NUMPY_MAX_ENVS
+
+    assert InvMgmtVectorEnv(8).sim.backend == "numpy"
+    assert InvMgmtVectorEnv(NUMPY_MAX_ENVS + 1).sim.backend == "torch"
+    assert InvMgmtVectorEnv(8, array_type="torch").sim.backend == "torch"
+    with pytest.raises(ValueError, match="'numpy' needs the CPU and array_type='numpy'"):
+        InvMgmtVectorEnv(8, array_type="torch", backend="numpy")
+    with pytest.raises(ValueError, match="backend"):
+        InvMgmtVectorEnv(8, backend="cupy")
+    env = InvMgmtVectorEnv(2, backend="numpy")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="finite"):
+        env.step(np.full((2, env.core.n_links), np.nan))
+    obs, *_ = env.step(torch.full((2, env.core.n_links), 5.0))  # tensor actions are accepted too
+    assert isinstance(obs, np.ndarray)

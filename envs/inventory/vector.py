@@ -1,4 +1,4 @@
-"""``InvMgmtVectorEnv``: thousands of inventory networks stepped as one batch of the torch core.
+"""``InvMgmtVectorEnv``: thousands of inventory networks stepped as one batch of the core.
 
 A native ``gymnasium.vector.VectorEnv`` (reachable with ``gym.make_vec("InvMgmt-v0", num_envs=N)``).
 Sub-environment i seeded with ``seed + i`` follows the trajectory of a single ``InvMgmtEnv``
@@ -10,6 +10,11 @@ All copies share the horizon, so they end (truncate) together; the autoreset mod
 happens next: ``NEXT_STEP`` (default, Gymnasium's default) returns the reset observation on the
 following ``step`` with reward 0 and ignores its actions; ``SAME_STEP`` resets at once and puts
 the last observation in ``infos["final_obs"]``; ``DISABLED`` requires ``reset()``.
+
+The batch is stepped by the core's torch backend or by its NumPy twin (``backend``; the same
+transition, :mod:`~rlsuite.envs.inventory.core`): with NumPy arrays on the CPU and up to
+:data:`NUMPY_MAX_ENVS` copies, ``backend="auto"`` picks NumPy, whose operations cost less than
+torch's dispatch at these sizes; larger batches, tensors (``array_type="torch"``) and GPUs use torch.
 """
 
 from __future__ import annotations
@@ -27,11 +32,21 @@ from gymnasium.vector.utils import batch_space
 from rlsuite.validation import ArgumentTypeError, check_choice, check_int, check_seed
 
 from ..validation import check_step_allowed, real_array
-from .core import COST_NAMES, InventoryState
-from .env import DEMAND_CHUNK, INFO_KEYS, batched_info, build_setup, check_reset_options, check_trace
+from .core import COST_NAMES, InventoryCore, InventoryState
+from .env import (
+    DEMAND_CHUNK,
+    ENV_BACKENDS,
+    INFO_KEYS,
+    batched_info,
+    build_setup,
+    check_reset_options,
+    check_trace,
+)
 from .spec import NetworkSpec
 
 ARRAY_TYPES = ("numpy", "torch")
+NUMPY_MAX_ENVS = 1024
+"""Most copies ``backend="auto"`` steps with NumPy (beyond, torch's threaded kernels win)."""
 MAX_BATCH_ENTRIES = 2**27
 """Largest batched array the vector env allocates (entries; 1 GiB in float64): ``num_envs`` times
 the larger of one copy's observation and one demand chunk (``DEMAND_CHUNK`` periods x markets)."""
@@ -48,6 +63,8 @@ class InvMgmtVectorEnv(VectorEnv):
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default), ``SAME_STEP`` or ``DISABLED``.
         array_type: ``numpy`` (default) returns numpy arrays; ``torch`` returns tensors on the
             core's device (no copies; use it on CUDA) and accepts tensor actions.
+        backend: ``numpy``, ``torch`` or ``auto`` (module docstring); NumPy needs the CPU and
+            ``array_type="numpy"``. ``core`` is the torch core either way; ``sim`` the one stepping.
 
     ``infos`` holds the single env's keys (:data:`~rlsuite.envs.inventory.env.INFO_KEYS`), each
     with a leading ``num_envs`` axis and its Gymnasium ``_key`` mask: ``period``, ``costs``
@@ -74,11 +91,13 @@ class InvMgmtVectorEnv(VectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         array_type: str = "numpy",
+        backend: str = "auto",
         render_mode: str | None = None,
         **network_kwargs: Any,
     ) -> None:
         num_envs = check_int("num_envs", num_envs, 1, MAX_BATCH_ENTRIES)
         check_choice("array_type", array_type, ARRAY_TYPES)
+        check_choice("backend", backend, ENV_BACKENDS)
         try:
             mode = AutoresetMode(autoreset_mode)
         except ValueError as e:
@@ -101,6 +120,18 @@ class InvMgmtVectorEnv(VectorEnv):
             network_kwargs=network_kwargs,
         )
         self.core = setup.core
+        on_cpu = self.core.device.type == "cpu"
+        if backend == "auto":
+            numpy_ok = on_cpu and array_type == "numpy" and num_envs <= NUMPY_MAX_ENVS
+            backend = "numpy" if numpy_ok else "torch"
+        if backend == "numpy" and not (on_cpu and array_type == "numpy"):
+            raise ValueError(
+                f"backend: 'numpy' needs the CPU and array_type='numpy'; got device {self.core.device}, "
+                f"array_type {array_type!r} (use 'torch')"
+            )
+        #: The core that steps the batch: ``core`` itself or its NumPy twin (``backend``).
+        self.sim: InventoryCore = self.core.numpy() if backend == "numpy" else self.core
+        self._xp_numpy = backend == "numpy"
         per_copy = max(min(DEMAND_CHUNK, setup.num_periods) * self.core.n_markets, self.core.obs_dim)
         if num_envs * per_copy > MAX_BATCH_ENTRIES:
             raise ValueError(
@@ -124,9 +155,9 @@ class InvMgmtVectorEnv(VectorEnv):
         self._rngs: list[np.random.Generator] = []
         self._state: InventoryState | None = None
         self._t = 0
-        self._trace: torch.Tensor | None = None
+        self._trace: Any = None
         self._trace_start = 0
-        self._episode_trace: torch.Tensor | None = None
+        self._episode_trace: Any = None
         self._ended = False
         self._mask = np.ones(self.num_envs, bool)
 
@@ -155,7 +186,7 @@ class InvMgmtVectorEnv(VectorEnv):
             self._episode_trace = self._fixed_trace
         self._restart()
         assert self._state is not None  # set by _restart
-        return self._out(self.core.observe(self._state)), self._reset_info()
+        return self._out(self.sim.observe(self._state)), self._reset_info()
 
     def step(self, actions: Any):
         mode = self.metadata["autoreset_mode"]
@@ -165,9 +196,9 @@ class InvMgmtVectorEnv(VectorEnv):
             if mode == AutoresetMode.NEXT_STEP:
                 self._restart()
                 assert self._state is not None  # set by _restart
-                zeros = torch.zeros(self.num_envs, dtype=self.core.dtype, device=self.core.device)
-                false = torch.zeros(self.num_envs, dtype=torch.bool, device=self.core.device)
-                obs = self.core.observe(self._state)
+                zeros = self._full(0.0, self.sim.dtype)
+                false = self._full(False, torch.bool)
+                obs = self.sim.observe(self._state)
                 return (
                     self._out(obs),
                     self._out(zeros),
@@ -179,17 +210,16 @@ class InvMgmtVectorEnv(VectorEnv):
         t = self._t
         state = self._state
         assert state is not None  # checked above: step before reset raised
-        post = self.core.post_decision(state, orders)
-        self._state, reward, info = self.core.realize_demand(post, self._demand(t), node_profit=True)
+        sim = self.sim
+        post = sim.post_decision(state, orders)
+        self._state, reward, info = sim.realize_demand(post, self._demand(t), node_profit=True)
         self._t = t + 1
-        obs = self.core.observe(self._state)
+        obs = sim.observe(self._state)
         done = self._t >= self.num_periods
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.core.device)
-        truncated = torch.full((self.num_envs,), done, dtype=torch.bool, device=self.core.device)
+        terminated = self._full(False, torch.bool)
+        truncated = self._full(done, torch.bool)
         infos: dict[str, Any] = {"period": np.full(self.num_envs, t, dtype=np.int64)}
-        infos.update(
-            (key, self._out(value)) for key, value in batched_info(self.core, state, post, info).items()
-        )
+        infos.update((key, self._out(value)) for key, value in batched_info(sim, state, post, info).items())
         for key in INFO_KEYS:
             infos["_" + key] = self._mask
         if done:
@@ -200,14 +230,14 @@ class InvMgmtVectorEnv(VectorEnv):
                 infos["final_info"] = {k: v for k, v in infos.items() if k not in ("final_obs", "_final_obs")}
                 infos["_final_info"] = self._mask
                 self._restart()
-                obs = self.core.observe(self._state)
+                obs = sim.observe(self._state)
         return self._out(obs), self._out(reward), self._out(terminated), self._out(truncated), infos
 
     # ------------------------------------------------------------------ helpers
-    def validate_actions(self, actions: Any) -> torch.Tensor:
-        """Orders as a ``[num_envs, n_links]`` tensor: strings, booleans, objects and complex
-        numbers raise ``TypeError``; NaN/inf and wrong shapes ``ValueError``; values are clipped
-        to ``[0, order_bound]``."""
+    def validate_actions(self, actions: Any) -> Any:
+        """Orders as a ``[num_envs, n_links]`` tensor (an array for the NumPy backend): strings,
+        booleans, objects and complex numbers raise ``TypeError``; NaN/inf and wrong shapes
+        ``ValueError``; values are clipped to ``[0, order_bound]``."""
         core = self.core
         shape = (self.num_envs, core.n_links)
         if isinstance(actions, torch.Tensor):
@@ -220,6 +250,12 @@ class InvMgmtVectorEnv(VectorEnv):
             arr = real_array("actions", actions)
             if tuple(arr.shape) != shape:
                 a = arr
+            elif self._xp_numpy:
+                arr = arr.astype(self.sim._np_dtype, copy=False)
+                if not np.isfinite(arr).all():
+                    bad = np.argwhere(~np.isfinite(arr))[0].tolist()
+                    raise ValueError(f"actions: orders must be finite; first non-finite entry at index {bad}")
+                return np.minimum(np.maximum(arr, 0.0), self.order_bound)
             else:
                 arr = arr.astype(np.float64, copy=False)
                 if not arr.flags.writeable:  # e.g. a read-only view from a wrapper: torch wants to own it
@@ -230,6 +266,8 @@ class InvMgmtVectorEnv(VectorEnv):
                 f"actions: got shape {tuple(a.shape)}; expected shape {shape} (num_envs, one order per link)"
             )
         assert isinstance(a, torch.Tensor)  # an array of the right shape became a tensor above
+        if self._xp_numpy:  # a tensor given to the NumPy backend
+            return self.validate_actions(a.detach().cpu().numpy())
         a = a.to(core.device, core.dtype)
         if not bool(torch.isfinite(a).all()):
             bad = (~torch.isfinite(a)).nonzero()[0].tolist()
@@ -239,14 +277,26 @@ class InvMgmtVectorEnv(VectorEnv):
     def _reset_info(self) -> dict[str, Any]:
         return {"period": np.zeros(self.num_envs, dtype=np.int64), "_period": self._mask}
 
+    def _full(self, value: Any, dtype: torch.dtype) -> Any:
+        """``[num_envs]`` filled with ``value``, in the stepping backend's array type."""
+        if self._xp_numpy:
+            return np.full(self.num_envs, value, dtype=bool if dtype == torch.bool else self.sim._np_dtype)
+        return torch.full((self.num_envs,), value, dtype=dtype, device=self.core.device)
+
+    def _as_backend(self, values: np.ndarray) -> Any:
+        """A float64 array as the stepping backend's array (dtype and device of the core)."""
+        if self._xp_numpy:
+            return np.ascontiguousarray(values, dtype=self.sim._np_dtype)
+        return torch.as_tensor(np.ascontiguousarray(values), dtype=self.core.dtype, device=self.core.device)
+
     def _restart(self) -> None:
-        self._state = self.core.initial_state(self.num_envs)
+        self._state = self.sim.initial_state(self.num_envs)
         self._t = 0
         self._trace = None
         self._trace_start = 0
         self._ended = False
 
-    def _demand(self, t: int) -> torch.Tensor:
+    def _demand(self, t: int) -> Any:
         if self._episode_trace is not None:
             return self._episode_trace[:, t]
         if self._trace is None or t >= self._trace_start + self._trace.shape[1]:
@@ -254,11 +304,11 @@ class InvMgmtVectorEnv(VectorEnv):
             mu = self.sampler.means(t, n)
             raw = np.stack([self.sampler.draw(rng, mu) for rng in self._rngs])
             demand = self.sampler.finish(mu, raw)
-            self._trace = torch.from_numpy(demand).to(self.core.device, self.core.dtype)
+            self._trace = self._as_backend(demand)
             self._trace_start = t
         return self._trace[:, t - self._trace_start]
 
-    def _check_traces(self, trace: Any, name: str) -> torch.Tensor | None:
+    def _check_traces(self, trace: Any, name: str) -> Any:
         if trace is None:
             return None
         arr = real_array(name, trace).astype(np.float64, copy=False)
@@ -272,18 +322,20 @@ class InvMgmtVectorEnv(VectorEnv):
         else:
             one = check_trace(arr, self.num_periods, self.core.n_markets, name)
             full = np.broadcast_to(one, (self.num_envs, *one.shape))
-        return torch.as_tensor(np.ascontiguousarray(full), dtype=self.core.dtype, device=self.core.device)
+        return self._as_backend(full)
 
-    def _out(self, x: torch.Tensor) -> Any:
-        if self.array_type == "torch":
+    def _out(self, x: Any) -> Any:
+        if self.array_type == "torch" or isinstance(x, np.ndarray):
             return x
         return x.detach().cpu().numpy()
 
     @property
     def state(self) -> InventoryState:
-        """The current batched core state."""
+        """The current batched state as tensors of ``core``."""
         if self._state is None:
             raise RuntimeError("call reset() first")
+        if self._xp_numpy:
+            return self.sim.state_to_torch(self._state, self.core.device)
         return self._state
 
     @property

@@ -65,10 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo_output", help="output folder for kpis.csv and demo.png")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     ev = sub.add_parser(
-        "evaluate", help="evaluate a baseline policy on an environment id (KPIs with 95%% CIs)"
+        "evaluate",
+        help="evaluate a baseline policy or a saved model (.zip) on an environment id (KPIs with 95%% CIs)",
     )
-    ev.add_argument("policy", help="zero, constant, random, base-stock (= newsvendor), newsvendor, sS, dlp")
-    ev.add_argument("env_id", help="an InvMgmt id, e.g. InvMgmt-v0")
+    ev.add_argument(
+        "policy",
+        help="zero, constant, random, base-stock (= newsvendor), newsvendor, sS, dlp, or a saved model "
+        "(a .zip written by any rlsuite agent's save)",
+    )
+    ev.add_argument("env_id", help="an InvMgmt id (e.g. InvMgmt-v0; a saved model: any registered id)")
     ev.add_argument(
         "--seeds", type=non_negative_int, nargs="+", help="episode seeds (default: 0..episodes-1)"
     )
@@ -104,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-progress", action="store_true", help="hide progress bars")
     lst = ds_sub.add_parser("list", help="the local Minari datasets")
     lst.add_argument("--root", help="Minari root folder (default: MINARI_DATASETS_PATH or ~/.minari)")
+    tr = sub.add_parser(
+        "train", help="train an agent and write its run folder (model.zip, config.yaml, logs, result.json)"
+    )
+    tr.add_argument("algo", help="an agent name (rlsuite agents lists them), e.g. PPO, HDPO, IQL")
+    tr.add_argument("env_id", help="a registered Gymnasium id (offline agents: the env that scores them)")
+    tr.add_argument("--config", help="YAML: the agent's constructor arguments (and policy, env_kwargs, ...)")
+    tr.add_argument("--steps", type=positive_int, help="env steps (offline agents: gradient steps)")
+    tr.add_argument("--seed", type=non_negative_int, help="seed (default: the config's, else 0)")
+    tr.add_argument("--out", default=None, help="run folder (default: runs/<algo>_<env-id>_seed<seed>)")
+    tr.add_argument("--dataset", help="offline agents: a local Minari dataset id (rlsuite datasets list)")
+    tr.add_argument("--eval-episodes", type=non_negative_int, help="episodes scored after training (10)")
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sub.add_parser("agents", help="list the agents rlsuite train knows, with their parameters and defaults")
     sw = sub.add_parser(
         "sweep", help="search an agent's hyperparameters with Ray Tune (a search space in a YAML file)"
     )
@@ -144,6 +162,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _datasets(parser, args)
     if args.command == "sweep":
         return _sweep(parser, args)
+    if args.command == "train":
+        return _train(parser, args)
+    if args.command == "agents":
+        from rlsuite.runs import agents_table
+
+        for row in agents_table():
+            params = row["parameters"]
+            text = params if isinstance(params, str) else ", ".join(f"{k}={v}" for k, v in params.items())
+            print(f"{row['agent']:8s} [{row['trains_on']}] {text}")
+        return 0
     if args.command == "envs":
         from rlsuite.envs import GRIDWORLD_IDS, INVMGMT_IDS, LOTSIZING_IDS, MO_IDS, SOKOBAN_IDS, WEBSHOP_IDS
 
@@ -219,17 +247,26 @@ def _demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import rlsuite
+    from rlsuite.baselines.evaluation import POLICY_NAMES, policy_factory
+
+    if args.policy.endswith(".zip"):
+        return _evaluate_model(parser, args)
+    if args.policy not in POLICY_NAMES:
+        parser.error(f"policy: got {args.policy!r}; allowed: {list(POLICY_NAMES)} or a saved model (.zip)")
+    if args.env_id not in rlsuite.envs.INVMGMT_IDS:
+        parser.error(f"env_id: got {args.env_id!r}; allowed: {list(rlsuite.envs.INVMGMT_IDS)}")
+    return _evaluate_policies(parser, args, {args.policy: policy_factory(args.policy)})
+
+
+def _evaluate_policies(parser: argparse.ArgumentParser, args: argparse.Namespace, policies: dict) -> int:
+    """The KPI table of ``policies`` on an InvMgmt id (``rlsuite evaluate``'s options)."""
     import gymnasium as gym
 
     import rlsuite
-    from rlsuite.baselines.evaluation import POLICY_NAMES, policy_factory
     from rlsuite.files import write_csv
     from rlsuite.progress import format_table
 
-    if args.policy not in POLICY_NAMES:
-        parser.error(f"policy: got {args.policy!r}; allowed: {list(POLICY_NAMES)}")
-    if args.env_id not in rlsuite.envs.INVMGMT_IDS:
-        parser.error(f"env_id: got {args.env_id!r}; allowed: {list(rlsuite.envs.INVMGMT_IDS)}")
     periods = args.periods or cast("InvMgmtEnv", gym.make(args.env_id).unwrapped).num_periods  # an InvMgmt id
     if args.warmup >= periods:
         parser.error(f"--warmup: got {args.warmup}; must be < the episode length ({periods} periods)")
@@ -237,7 +274,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if path is not None:
             _check_writable(parser, option, path)
     result = rlsuite.evaluate(
-        {args.policy: policy_factory(args.policy)},
+        policies,
         args.env_id,
         seeds=args.seeds,
         episodes=args.episodes,
@@ -274,6 +311,71 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             result.plot(args.plot)
         except OSError as e:
             parser.error(f"--plot: could not write {args.plot!r}: {e}")
+    return 0
+
+
+def _evaluate_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``rlsuite evaluate model.zip ENV``: InvMgmt ids get the KPI table (as baselines do, and
+    ``--oracle``, ``--csv``, ``--plot``); other ids the returns of deterministic episodes."""
+    import gymnasium as gym
+    import numpy as np
+
+    import rlsuite
+    from rlsuite.evaluation import mean_ci
+    from rlsuite.runs import evaluate_model, load_model
+
+    if not Path(args.policy).is_file():
+        parser.error(f"policy: {args.policy!r} is not a file")
+    if args.env_id not in gym.registry:
+        parser.error(f"env_id: got {args.env_id!r}; not a registered Gymnasium id")
+    try:
+        model = load_model(args.policy, device="cpu")
+    except (ValueError, TypeError) as e:
+        parser.error(f"policy: {e}")
+    if args.env_id in rlsuite.envs.INVMGMT_IDS:
+        return _evaluate_policies(parser, args, {f"{type(model).__name__} ({Path(args.policy).name})": model})
+    if args.seeds is not None:
+        returns = []
+        for s in args.seeds:
+            returns += evaluate_model(model, args.env_id, 1, first_seed=s)
+    else:
+        returns = evaluate_model(model, args.env_id, args.episodes, first_seed=0)
+    mean, half = mean_ci(np.asarray(returns, float))
+    print(
+        f"{type(model).__name__} on {args.env_id}: return {mean:.2f} ± {half:.2f} "
+        f"(95% CI, {len(returns)} episodes)"
+    )
+    return 0
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from rlsuite.runs import agent_class, load_run_config, train
+
+    try:
+        agent_class(args.algo)
+        config = load_run_config(args.config) if args.config else {}
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+    out = args.out or f"runs/{args.algo}_{args.env_id.replace('/', '_')}_seed{args.seed or 0}"
+    if Path(out).is_file():
+        parser.error(f"--out: got {out!r}; must be a folder")
+    try:
+        result = train(
+            args.algo,
+            args.env_id,
+            config=config,
+            total_timesteps=args.steps,
+            seed=args.seed,
+            out=out,
+            dataset=args.dataset,
+            eval_episodes=args.eval_episodes,
+            progress_bar=not args.no_progress,
+        )
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+    score = "" if result["eval_mean"] is None else f"; evaluation return {result['eval_mean']:.2f}"
+    print(f"trained {args.algo} on {args.env_id} in {result['train_seconds']:.1f} s{score}")
+    print(f"run folder: {out} (model.zip, config.yaml, result.json, logs/)")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Packaging, optional dependencies, the CLI and the demo."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,24 @@ def test_demo_writes_kpis_and_plot(tmp_path):
     # the hindsight oracle bounds them all.
     assert by_name["newsvendor"]["profit"] > by_name["constant"]["profit"] > by_name["zero"]["profit"]
     assert all(r["opt_gap_pct"] > 0 for r in rows)
+
+
+def test_citation_file_is_valid_cff_with_the_package_version():
+    yaml = pytest.importorskip("yaml")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    required = {"cff-version", "message", "title", "authors"}  # CFF 1.2.0's required keys
+    assert required <= cff.keys(), f"CITATION.cff lacks {sorted(required - cff.keys())}"
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["authors"] and all(a.get("name") or a.get("family-names") for a in cff["authors"])
+    assert cff["version"] == rlsuite.__version__, "bump CITATION.cff's version with rlsuite/_version.py"
+    assert cff["license"] == "MIT"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(cff["date-released"]))
+    assert all(isinstance(k, str) and k for k in cff["keywords"])
+
+
+def test_license_file_matches_the_declared_license():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == {"text": "MIT"}
+    assert "License :: OSI Approved :: MIT License" in project["classifiers"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) 2026 rlsuite developers")

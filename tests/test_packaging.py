@@ -42,10 +42,10 @@ def test_version_and_cli(tmp_path):
     assert "InvMgmt-v0" in out.stdout
 
 
-def test_demo_writes_kpis_and_plot(tmp_path):
+def test_demo_writes_kpis_and_plot(tmp_path):  # the baselines; tests/test_demo.py trains
     from rlsuite.demo import run_demo
 
-    rows = run_demo("InvMgmt-v0", episodes=4, out=tmp_path, show_progress=False)
+    rows = run_demo("InvMgmt-v0", episodes=4, out=tmp_path, show_progress=False, training="none")
     assert (tmp_path / "kpis.csv").exists() and (tmp_path / "demo.png").stat().st_size > 10_000
     by_name = {r["policy"]: r for r in rows}
     # The base-stock heuristic must beat ordering a constant 20, which beats ordering nothing;

@@ -45,7 +45,7 @@ from .env import (
 from .spec import NetworkSpec
 
 ARRAY_TYPES = ("numpy", "torch")
-NUMPY_MAX_ENVS = 1024
+NUMPY_MAX_ENVS = 512
 """Most copies ``backend="auto"`` steps with NumPy (beyond, torch's threaded kernels win)."""
 MAX_BATCH_ENTRIES = 2**27
 """Largest batched array the vector env allocates (entries; 1 GiB in float64): ``num_envs`` times

@@ -177,19 +177,9 @@ def run_ppo(cfg: dict[str, Any], budget_s: float, seed: int) -> tuple[Any, float
         venv = gym.make_vec(
             cfg["env"], num_envs=16, vectorization_mode="sync", wrappers=[zero_period], **cfg["kwargs"]
         )
-    model = PPO(
-        "MlpPolicy",
-        venv,
-        n_steps=128,
-        batch_size=512,
-        n_epochs=5,
-        learning_rate=3e-4,
-        gamma=0.99,
-        normalize_observation=True,
-        normalize_reward=True,
-        policy_kwargs={"net_arch": [64, 64]},
-        seed=seed,
-    )
+    from rlsuite.demo import PPO_RECIPE
+
+    model = PPO("MlpPolicy", venv, seed=seed, **PPO_RECIPE)
     t = time.perf_counter()
     model.learn(10**9, callback=Budget())
     return model, time.perf_counter() - t

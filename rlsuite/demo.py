@@ -35,6 +35,17 @@ COLUMNS = [
 #: PPO's orders are bounded (and its actions rescaled to [-1, 1]): RL learns far faster with a bound
 #: near the orders that matter than with gym-invmgmt's 3100.
 PPO_MAX_ORDER = 60.0
+#: PPO's settings on the inventory networks (16 copies; benchmarks/hdpo_table.py uses them too).
+PPO_RECIPE: dict[str, Any] = dict(
+    n_steps=128,
+    batch_size=512,
+    n_epochs=5,
+    learning_rate=3e-4,
+    gamma=0.99,
+    normalize_observation=True,
+    normalize_reward=True,
+    policy_kwargs={"net_arch": [64, 64]},
+)
 #: Training budgets: HDPO epochs (passes over its train traces) and PPO env steps.
 TRAINING: dict[str, dict[str, int]] = {
     "none": {},
@@ -85,19 +96,7 @@ def train_ppo(env_id: str, seed: int, steps: int, show_progress: bool) -> tuple[
     venv = gym.make_vec(env_id, num_envs=16, max_order=PPO_MAX_ORDER)
     single = gym.spaces.Box(-1.0, 1.0, venv.single_action_space.shape, np.float64)
     venv = gym.wrappers.vector.TransformAction(venv, _to_orders, single_action_space=single)
-    model = PPO(
-        "MlpPolicy",
-        venv,
-        n_steps=128,
-        batch_size=512,
-        n_epochs=5,
-        learning_rate=3e-4,
-        normalize_observation=True,
-        normalize_reward=True,
-        policy_kwargs={"net_arch": [64, 64]},
-        seed=seed,
-        device="cpu",
-    )
+    model = PPO("MlpPolicy", venv, seed=seed, device="cpu", **PPO_RECIPE)
     curve: list[tuple[int, float]] = []
 
     class Curve(BaseCallback):
